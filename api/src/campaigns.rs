@@ -1,0 +1,273 @@
+//! Campaign commands: `/campaigns/...`.
+
+use crate::commands::{accepted, aggregate_id, CommandAccepted, CommandHeaders};
+use crate::error::{ApiError, Problem};
+use crate::extract::{CommandRequest, Json, NoBody, PathParams};
+use crate::money::MoneyBody;
+use crate::state::AppState;
+use aggregates::campaign::{CampaignCommand, ParticipantInput};
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::{delete, post, put};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use store::CommandOptions;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/campaigns", post(create_campaign))
+        .route("/campaigns/{id}/participants", post(add_participant))
+        .route(
+            "/campaigns/{id}/participants/{partner_id}",
+            delete(remove_participant),
+        )
+        .route("/campaigns/{id}/budget", put(change_budget))
+        .route("/campaigns/{id}/schedule", put(reschedule))
+        .route("/campaigns/{id}/activate", post(activate))
+        .route("/campaigns/{id}/pause", post(pause))
+        .route("/campaigns/{id}/resume", post(resume))
+        .route("/campaigns/{id}/complete", post(complete))
+        .route("/campaigns/{id}/cancel", post(cancel))
+}
+
+/// A new campaign, optionally with its first participants.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCampaignRequest {
+    /// 1 to 100 characters (trimmed).
+    #[schema(example = "Summer launch")]
+    pub name: String,
+    /// The brand running the campaign, 1 to 64 characters.
+    #[schema(example = "brand-42")]
+    pub brand_id: String,
+    pub budget: MoneyBody,
+    /// Optional schedule: both or neither, `starts_at` before `ends_at` (RFC 3339).
+    #[serde(default)]
+    pub starts_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub ends_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub participants: Vec<ParticipantBody>,
+}
+
+/// A partner taking part in a campaign.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParticipantBody {
+    /// 1 to 64 characters; unique within the campaign.
+    #[schema(example = "p-98765")]
+    pub partner_id: String,
+    /// `influencer` or `affiliate`, any case.
+    #[schema(example = "influencer")]
+    pub kind: String,
+    /// 1 to 100 characters.
+    #[schema(example = "Alice Doe")]
+    pub name: String,
+    /// Up to 1000 characters.
+    #[serde(default)]
+    pub profile: String,
+}
+
+impl From<ParticipantBody> for ParticipantInput {
+    fn from(body: ParticipantBody) -> Self {
+        ParticipantInput {
+            partner_id: body.partner_id,
+            kind: body.kind,
+            name: body.name,
+            profile: body.profile,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RescheduleRequest {
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// Why the campaign is cancelled, 1 to 500 characters.
+    pub reason: String,
+}
+
+async fn run(
+    state: &AppState,
+    id: &str,
+    command: CampaignCommand,
+    options: CommandOptions,
+) -> Result<Response, ApiError> {
+    let id = aggregate_id(id, "campaign.not_found", "campaign")?;
+    let outcome = state.campaigns.execute(&id, command, options).await?;
+    Ok(accepted(outcome, None))
+}
+
+/// Creates a campaign (status `draft`).
+#[utoipa::path(post, path = "/campaigns", tag = "campaigns", request_body = CreateCampaignRequest,
+    params(CommandHeaders),
+    responses(
+        (status = 201, description = "Created; `Location` names the campaign", body = CommandAccepted),
+        (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
+        (status = 422, description = "A rule is violated", body = Problem)))]
+async fn create_campaign(
+    State(state): State<AppState>,
+    request: CommandRequest<Json<CreateCampaignRequest>>,
+) -> Result<Response, ApiError> {
+    let Json(body) = request.body;
+    let command = CampaignCommand::CreateCampaign {
+        name: body.name,
+        brand_id: body.brand_id,
+        budget: body.budget.into(),
+        starts_at: body.starts_at,
+        ends_at: body.ends_at,
+        participants: body.participants.into_iter().map(Into::into).collect(),
+    };
+    let id = Uuid::now_v7().to_string();
+    let outcome = state.campaigns.execute(&id, command, request.options).await?;
+    Ok(accepted(outcome, Some("/campaigns")))
+}
+
+/// Adds a participant.
+#[utoipa::path(post, path = "/campaigns/{id}/participants", tag = "campaigns", request_body = ParticipantBody,
+    params(("id" = Uuid, Path, description = "Campaign id"), CommandHeaders),
+    responses((status = 200, body = CommandAccepted), (status = 400, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn add_participant(
+    State(state): State<AppState>,
+    PathParams(params): PathParams,
+    request: CommandRequest<Json<ParticipantBody>>,
+) -> Result<Response, ApiError> {
+    let Json(body) = request.body;
+    run(
+        &state,
+        &params[0],
+        CampaignCommand::AddParticipant {
+            participant: body.into(),
+        },
+        request.options,
+    )
+    .await
+}
+
+/// Removes a participant.
+#[utoipa::path(delete, path = "/campaigns/{id}/participants/{partner_id}", tag = "campaigns",
+    params(("id" = Uuid, Path, description = "Campaign id"), ("partner_id" = String, Path), CommandHeaders),
+    responses((status = 200, body = CommandAccepted), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+async fn remove_participant(
+    State(state): State<AppState>,
+    PathParams(params): PathParams,
+    request: CommandRequest<NoBody>,
+) -> Result<Response, ApiError> {
+    let command = CampaignCommand::RemoveParticipant {
+        partner_id: params[1].clone(),
+    };
+    run(&state, &params[0], command, request.options).await
+}
+
+/// Changes the budget.
+#[utoipa::path(put, path = "/campaigns/{id}/budget", tag = "campaigns", request_body = MoneyBody,
+    params(("id" = Uuid, Path, description = "Campaign id"), CommandHeaders),
+    responses((status = 200, body = CommandAccepted), (status = 400, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn change_budget(
+    State(state): State<AppState>,
+    PathParams(params): PathParams,
+    request: CommandRequest<Json<MoneyBody>>,
+) -> Result<Response, ApiError> {
+    let Json(body) = request.body;
+    run(
+        &state,
+        &params[0],
+        CampaignCommand::ChangeBudget { budget: body.into() },
+        request.options,
+    )
+    .await
+}
+
+/// Sets the schedule.
+#[utoipa::path(put, path = "/campaigns/{id}/schedule", tag = "campaigns", request_body = RescheduleRequest,
+    params(("id" = Uuid, Path, description = "Campaign id"), CommandHeaders),
+    responses((status = 200, body = CommandAccepted), (status = 400, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn reschedule(
+    State(state): State<AppState>,
+    PathParams(params): PathParams,
+    request: CommandRequest<Json<RescheduleRequest>>,
+) -> Result<Response, ApiError> {
+    let Json(body) = request.body;
+    let command = CampaignCommand::Reschedule {
+        starts_at: body.starts_at,
+        ends_at: body.ends_at,
+    };
+    run(&state, &params[0], command, request.options).await
+}
+
+/// Cancels the campaign (from draft, active or paused).
+#[utoipa::path(post, path = "/campaigns/{id}/cancel", tag = "campaigns", request_body = CancelRequest,
+    params(("id" = Uuid, Path, description = "Campaign id"), CommandHeaders),
+    responses((status = 200, body = CommandAccepted), (status = 400, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn cancel(
+    State(state): State<AppState>,
+    PathParams(params): PathParams,
+    request: CommandRequest<Json<CancelRequest>>,
+) -> Result<Response, ApiError> {
+    let Json(body) = request.body;
+    run(
+        &state,
+        &params[0],
+        CampaignCommand::Cancel { reason: body.reason },
+        request.options,
+    )
+    .await
+}
+
+/// The status transitions without a body: one handler each, for the router and the
+/// OpenAPI document.
+macro_rules! transition {
+    ($handler:ident, $path:literal, $command:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "campaigns",
+            params(("id" = Uuid, Path, description = "Campaign id"), CommandHeaders),
+            responses((status = 200, body = CommandAccepted), (status = 404, body = Problem),
+                (status = 409, body = Problem), (status = 422, description = "Not allowed from the current status", body = Problem)))]
+        async fn $handler(
+            State(state): State<AppState>,
+            PathParams(params): PathParams,
+            request: CommandRequest<NoBody>,
+        ) -> Result<Response, ApiError> {
+            run(&state, &params[0], $command, request.options).await
+        }
+    };
+}
+
+transition!(
+    activate,
+    "/campaigns/{id}/activate",
+    CampaignCommand::Activate,
+    "Activates a draft campaign (needs a participant)."
+);
+transition!(
+    pause,
+    "/campaigns/{id}/pause",
+    CampaignCommand::Pause,
+    "Pauses an active campaign."
+);
+transition!(
+    resume,
+    "/campaigns/{id}/resume",
+    CampaignCommand::Resume,
+    "Resumes a paused campaign."
+);
+transition!(
+    complete,
+    "/campaigns/{id}/complete",
+    CampaignCommand::Complete,
+    "Completes an active or paused campaign."
+);

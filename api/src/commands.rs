@@ -1,0 +1,86 @@
+//! What every command endpoint shares: its answer, its headers and how it runs.
+
+use crate::error::ApiError;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use store::CommandOutcome;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// The answer to every command: what it committed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommandAccepted {
+    /// The aggregate the command was executed on.
+    pub aggregate_id: String,
+    /// The aggregate's version after the command; send it back as `If-Match: "N"`.
+    pub version: usize,
+    /// The ids of the events the command committed, in order. Views and Pulsar
+    /// messages carry the same ids.
+    pub event_ids: Vec<Uuid>,
+    /// Global position of the aggregate's last event: pass it as `min_position` to
+    /// a query to read your own write.
+    pub position: i64,
+}
+
+/// The optional headers every command accepts (documentation only: the
+/// `CommandRequest` extractor reads them).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct CommandHeaders {
+    /// Optimistic concurrency: the version (as an ETag, `"3"`) the client expects the
+    /// aggregate to be at. 409 when it is not.
+    #[param(rename = "If-Match")]
+    if_match: Option<String>,
+    /// Makes the request safe to retry: a retry with the same key and body answers
+    /// the first outcome (with the same event ids) and writes nothing; the same key
+    /// with another request is refused with 422.
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: Option<String>,
+}
+
+/// `200 OK`, or `201 Created` with a `Location` under `collection` for a creation.
+/// Every answer carries the new version as its `ETag`; a replayed idempotent answer
+/// says so in `Idempotent-Replayed: true`.
+pub fn accepted(outcome: CommandOutcome, created_in: Option<&str>) -> Response {
+    let mut response = match created_in {
+        Some(collection) => {
+            let location = format!("{collection}/{}", outcome.aggregate_id);
+            let mut response = (StatusCode::CREATED, axum::Json(body(&outcome))).into_response();
+            if let Ok(location) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            response
+        }
+        None => (StatusCode::OK, axum::Json(body(&outcome))).into_response(),
+    };
+    let headers = response.headers_mut();
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", outcome.version)) {
+        headers.insert(header::ETAG, etag);
+    }
+    if outcome.replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+fn body(outcome: &CommandOutcome) -> CommandAccepted {
+    CommandAccepted {
+        aggregate_id: outcome.aggregate_id.clone(),
+        version: outcome.version,
+        event_ids: outcome.event_ids.clone(),
+        position: outcome.position,
+    }
+}
+
+/// An aggregate id from the path: ids are UUIDs, so anything else names nothing.
+/// Normalised to the lowercase hyphenated form they are stored under.
+pub fn aggregate_id(raw: &str, not_found_code: &'static str, what: &str) -> Result<String, ApiError> {
+    Uuid::parse_str(raw)
+        .map(|id| id.to_string())
+        .map_err(|_| ApiError::NotFound {
+            code: not_found_code,
+            detail: format!("no {what} with id '{raw}'"),
+        })
+}

@@ -1,0 +1,260 @@
+//! Extractors that turn every malformed request into an [`ApiError`] problem
+//! (axum's own rejections answer in plain text, with 422 for wrong types).
+
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use store::{CommandOptions, IdempotencyClaim};
+
+/// Largest accepted request body; larger ones get a 413 problem.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Longest accepted `Idempotency-Key`.
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// A command request: its JSON body (when the endpoint takes one) and the options
+/// its headers ask for (`If-Match`, `Idempotency-Key`).
+pub struct CommandRequest<T> {
+    pub body: T,
+    pub options: CommandOptions,
+}
+
+/// Marker body for commands that take none (`POST /campaigns/{id}/activate`): any
+/// body sent is ignored and takes no part in the idempotency fingerprint.
+#[derive(Debug, Default)]
+pub struct NoBody;
+
+/// How a command body is read from the request.
+pub trait CommandBody: Sized {
+    /// Parses the body; returns it and its canonical form for the fingerprint.
+    fn parse(headers: &HeaderMap, bytes: &[u8]) -> Result<(Self, String), ApiError>;
+}
+
+impl CommandBody for NoBody {
+    fn parse(_: &HeaderMap, _: &[u8]) -> Result<(Self, String), ApiError> {
+        Ok((NoBody, String::new()))
+    }
+}
+
+/// Any JSON body type: parsed first into a `serde_json::Value` (syntax errors: 400
+/// `request.malformed_json`), then into `T` (type errors: 400 `request.invalid_field`
+/// naming the field). The `Value`'s compact form, with keys sorted, is the
+/// canonical body: two requests that differ only in spacing or key order are the same.
+impl<T: DeserializeOwned> CommandBody for Json<T> {
+    fn parse(headers: &HeaderMap, bytes: &[u8]) -> Result<(Self, String), ApiError> {
+        let value = parse_json_value(headers, bytes)?;
+        let canonical = value.to_string();
+        let body = serde_path_to_error::deserialize(value).map_err(|error| {
+            let field = error.path().to_string();
+            ApiError::bad_request(
+                "request.invalid_field",
+                format!("{}: {}", field, error.inner()),
+                (field != ".").then_some(field),
+            )
+        })?;
+        Ok((Json(body), canonical))
+    }
+}
+
+/// A JSON body (the parsed value). Used through [`CommandRequest`].
+pub struct Json<T>(pub T);
+
+fn parse_json_value(headers: &HeaderMap, bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    if !is_json_content_type(headers) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    serde_json::from_slice(bytes).map_err(|error| {
+        ApiError::bad_request(
+            "request.malformed_json",
+            format!("the body is not valid JSON: {error}"),
+            None,
+        )
+    })
+}
+
+/// `application/json`, or any `application/<something>+json`, with any parameters.
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+impl<S, T> FromRequest<S> for CommandRequest<T>
+where
+    S: Send + Sync,
+    T: CommandBody,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let headers = request.headers().clone();
+        let expected_version = if_match(&headers)?;
+        let idempotency_key = idempotency_key(&headers)?;
+
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge {
+                    limit: MAX_BODY_BYTES,
+                }
+            } else {
+                ApiError::bad_request("request.unreadable_body", rejection.body_text(), None)
+            }
+        })?;
+        let (body, canonical) = T::parse(&headers, &bytes)?;
+
+        let idempotency = idempotency_key.map(|key| IdempotencyClaim {
+            key,
+            request_hash: fingerprint(&method, &path, &canonical),
+        });
+        let options = CommandOptions {
+            expected_version,
+            idempotency,
+            ..CommandOptions::default()
+        };
+        Ok(CommandRequest { body, options })
+    }
+}
+
+/// SHA-256 of what makes two requests "the same request" for an idempotency key.
+fn fingerprint(method: &Method, path: &str, canonical_body: &str) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    for part in [method.as_str(), path, canonical_body] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.finalize().to_vec()
+}
+
+/// `If-Match: "N"` (an ETag as this API sends them). `*` means "any version".
+fn if_match(headers: &HeaderMap) -> Result<Option<usize>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        ApiError::bad_request(
+            "request.invalid_if_match",
+            "If-Match must be an aggregate version as an ETag, e.g. \"3\"",
+            Some("if-match".into()),
+        )
+    };
+    let text = value.to_str().map_err(|_| invalid())?.trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let version = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    version.parse().map(Some).map_err(|_| invalid())
+}
+
+/// `Idempotency-Key`: 1 to 255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().ok().map(str::trim).filter(|key| {
+        !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY_LEN && key.bytes().all(|b| b.is_ascii_graphic())
+    });
+    match key {
+        Some(key) => Ok(Some(key.to_owned())),
+        None => Err(ApiError::bad_request(
+            "request.invalid_idempotency_key",
+            format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"),
+            Some("idempotency-key".into()),
+        )),
+    }
+}
+
+/// The path parameters of a route, in order, with a problem answer when they are
+/// not decodable (axum's own rejection is plain text).
+pub struct PathParams(pub Vec<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<Vec<String>>::from_request_parts(parts, state)
+            .await
+            .map(|Path(params)| PathParams(params))
+            .map_err(|rejection| ApiError::bad_request("request.invalid_path", rejection.body_text(), None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        assert!(is_json_content_type(&headers(&[(
+            "content-type",
+            "application/json"
+        )])));
+        assert!(is_json_content_type(&headers(&[(
+            "content-type",
+            "Application/JSON; charset=utf-8"
+        )])));
+        assert!(is_json_content_type(&headers(&[(
+            "content-type",
+            "application/merge-patch+json"
+        )])));
+        assert!(!is_json_content_type(&headers(&[("content-type", "text/plain")])));
+        assert!(!is_json_content_type(&headers(&[])));
+    }
+
+    #[test]
+    fn if_match_accepts_etags_and_star() {
+        assert_eq!(if_match(&headers(&[("if-match", "\"3\"")])).unwrap(), Some(3));
+        assert_eq!(if_match(&headers(&[("if-match", "7")])).unwrap(), Some(7));
+        assert_eq!(if_match(&headers(&[("if-match", "*")])).unwrap(), None);
+        assert!(if_match(&headers(&[("if-match", "\"abc\"")])).is_err());
+        assert!(if_match(&headers(&[("if-match", "\"-1\"")])).is_err());
+    }
+
+    #[test]
+    fn idempotency_keys_must_be_visible_ascii() {
+        assert_eq!(
+            idempotency_key(&headers(&[("idempotency-key", "abc-123")])).unwrap(),
+            Some("abc-123".into())
+        );
+        assert!(idempotency_key(&headers(&[("idempotency-key", "has space")])).is_err());
+        assert!(idempotency_key(&headers(&[("idempotency-key", "")])).is_err());
+    }
+
+    #[test]
+    fn the_fingerprint_ignores_key_order_and_spacing_but_not_the_path() {
+        let canonical = |body: &str| {
+            serde_json::from_str::<serde_json::Value>(body)
+                .unwrap()
+                .to_string()
+        };
+        let a = fingerprint(&Method::POST, "/partners", &canonical(r#"{"a":1, "b":2}"#));
+        let b = fingerprint(&Method::POST, "/partners", &canonical(r#"{ "b":2,"a":1 }"#));
+        let c = fingerprint(&Method::POST, "/campaigns", &canonical(r#"{"a":1,"b":2}"#));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+}

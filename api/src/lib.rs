@@ -1,0 +1,70 @@
+//! The Alpes Partners HTTP API (axum).
+//!
+//! Every command endpoint answers with the ids of the events it committed, the
+//! aggregate's new version and the global position of its last event. Every error is
+//! an RFC 9457 problem (`application/problem+json`) with a stable `code`.
+//!
+//! # Layout
+//! - [`campaigns`], [`partners`]: one module per resource, each with its `router()`.
+//! - [`commands`]: the answer every command shares, and aggregate ids from paths.
+//! - [`extract`]: request extractors: JSON bodies, `If-Match`, `Idempotency-Key`.
+//! - [`error`]: [`ApiError`], the one place errors become responses.
+//! - [`money`]: the money body (exact decimal amounts).
+//! - [`health`]: `/health` and `/ready`.
+//! - [`openapi`]: `/openapi.json`, generated from the handlers.
+//! - [`state`]: [`AppState`], what the handlers share.
+
+pub mod campaigns;
+pub mod commands;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod money;
+pub mod openapi;
+pub mod partners;
+pub mod state;
+
+pub use error::ApiError;
+pub use state::AppState;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::HeaderName;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole API, ready to serve.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(campaigns::router())
+        .merge(partners::router())
+        .merge(health::router())
+        .merge(openapi::router())
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+        // Bodies over the limit are refused while being read (413), not buffered.
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        // Outermost last: a panic anywhere below becomes an opaque 500 problem, and
+        // every request is logged in a span that carries its request id.
+        .layer(CatchPanicLayer::custom(|_| panic_response()))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(tower_http::LatencyUnit::Micros)),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+fn panic_response() -> Response {
+    ApiError::Internal("a handler panicked".into()).into_response()
+}

@@ -1,0 +1,1 @@
+//! placeholder: the Pulsar test broker (issue 4) is being written

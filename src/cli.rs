@@ -1,0 +1,105 @@
+//! The command line: `alpes serve` (the default) and `alpes migrate`.
+//! Every flag can also be set by the environment variable named in `--help`.
+
+use crate::settings::{DatabaseSettings, Settings};
+use crate::startup::{ensure_database, Application};
+use crate::telemetry::LogFormat;
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+use std::net::SocketAddr;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "alpes",
+    version,
+    about = "Alpes Partners: event-sourced campaigns and partners"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Log format.
+    #[arg(long, env = "ALPES_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default command). Applies pending migrations first.
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// Postgres URL of the event store; the database is created if it does not exist.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/alpes",
+        hide_env_values = true
+    )]
+    pub database_url: SecretString,
+    /// Maximum number of database connections.
+    #[arg(long, env = "ALPES_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "ALPES_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+    /// Aggregates kept in memory per aggregate type (0 disables the cache).
+    #[arg(long, env = "ALPES_AGGREGATE_CACHE", default_value_t = 10_000)]
+    pub aggregate_cache: usize,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+impl DatabaseArgs {
+    fn settings(self) -> DatabaseSettings {
+        DatabaseSettings {
+            url: self.database_url,
+            max_connections: self.db_max_connections,
+        }
+    }
+}
+
+/// Runs the command the user asked for.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // `alpes` alone serves with every default (and the environment).
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Serve(ServeArgs::parse_from_env()));
+    match command {
+        Command::Serve(args) => {
+            let settings = Settings {
+                bind: args.bind,
+                aggregate_cache_capacity: args.aggregate_cache,
+                database: args.database.settings(),
+            };
+            Application::build(settings).await?.run_until_stopped().await
+        }
+        Command::Migrate(args) => {
+            let database = args.settings();
+            ensure_database(&database).await?;
+            let pool = store::connect_lazy(database.connect_options()?, 1);
+            store::migrate(&pool).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+    }
+}
+
+impl ServeArgs {
+    /// The `serve` arguments when no subcommand was given: defaults and environment.
+    fn parse_from_env() -> Self {
+        #[derive(Parser)]
+        struct Serve {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        Serve::parse_from(["alpes"]).args
+    }
+}

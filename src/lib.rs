@@ -1,0 +1,20 @@
+//! Alpes Partners: an event-sourced CQRS backend for influencer and affiliate
+//! marketing. Brands run campaigns; partners register and join them.
+//!
+//! This crate is the `alpes` binary's library: configuration, startup and wiring.
+//! The architecture lives in the workspace's crates:
+//!
+//! # Layout
+//! - `aggregates/`: the domain. Campaign and Partner aggregates: commands, events, rules. Pure.
+//! - `store/`: the Postgres event store and the command executor (If-Match,
+//!   retries, idempotency keys).
+//! - `api/`: the axum HTTP API.
+//! - `migrations/`: the SQL schema, applied on start and by `alpes migrate`.
+//! - here: [`cli`] (the command line), [`settings`] (typed configuration),
+//!   [`startup`] ([`startup::Application`]: build, then run until stopped),
+//!   [`telemetry`] (logs).
+
+pub mod cli;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;

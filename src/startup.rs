@@ -1,0 +1,108 @@
+//! [`Application`]: builds the whole service from [`Settings`], then serves until a
+//! shutdown signal. Tests build it on port 0 and talk to it over HTTP.
+
+use crate::settings::{DatabaseSettings, Settings};
+use aggregates::campaign::Campaign;
+use aggregates::partner::Partner;
+use anyhow::Context;
+use api::AppState;
+use secrecy::ExposeSecret;
+use sqlx::migrate::MigrateDatabase;
+use std::sync::Arc;
+use store::{AlpesEventStore, CommandExecutor, EventLog};
+use tokio::net::TcpListener;
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+impl Application {
+    /// Creates the database if needed, applies migrations, wires the executors and
+    /// binds the listener (so the port is known before serving starts).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        ensure_database(&settings.database).await?;
+        let pool = store::connect_lazy(
+            settings.database.connect_options()?,
+            settings.database.max_connections,
+        );
+        store::migrate(&pool).await.context("applying migrations")?;
+
+        let log = EventLog::new(pool.clone());
+        let cache = settings.aggregate_cache_capacity;
+        let state = AppState {
+            campaigns: Arc::new(CommandExecutor::new(
+                AlpesEventStore::<Campaign>::new(log.clone(), vec![], cache),
+                (),
+            )),
+            partners: Arc::new(CommandExecutor::new(
+                AlpesEventStore::<Partner>::new(log, vec![], cache),
+                (),
+            )),
+            pool,
+        };
+
+        let listener = TcpListener::bind(settings.bind)
+            .await
+            .with_context(|| format!("binding {}", settings.bind))?;
+        tracing::info!(address = %listener.local_addr()?, "listening");
+        Ok(Self {
+            listener,
+            router: api::router(state),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|address| address.port())
+            .unwrap_or_default()
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then lets requests in flight finish.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Creates the database named in the URL if it does not exist, so a fresh machine
+/// with only Postgres installed can start the service.
+pub async fn ensure_database(database: &DatabaseSettings) -> anyhow::Result<()> {
+    let url = database.url.expose_secret();
+    if !sqlx::Postgres::database_exists(url)
+        .await
+        .context("connecting to Postgres")?
+    {
+        sqlx::Postgres::create_database(url)
+            .await
+            .context("creating the database")?;
+        tracing::info!("created the database");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

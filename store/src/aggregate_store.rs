@@ -1,0 +1,212 @@
+//! [`AlpesEventStore`]: the `cqrs_es::EventStore` of one aggregate type.
+
+use crate::log::{AppendError, EventLog, IdempotencyClaim, NewEvent};
+use cqrs_es::persist::{EventUpcaster, PersistedEventStore};
+use cqrs_es::{Aggregate, AggregateContext, AggregateError, DomainEvent, EventEnvelope, EventStore};
+use lru::LruCache;
+use postgres_es::PostgresEventRepository;
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+use uuid::Uuid;
+
+/// Metadata keys under which a committed envelope carries what the log assigned it.
+pub mod metadata_keys {
+    pub const EVENT_ID: &str = "event_id";
+    pub const POSITION: &str = "position";
+    pub const RECORDED_AT: &str = "recorded_at";
+}
+
+/// An aggregate loaded for a command, with what its commit needs to know.
+pub struct AlpesAggregateContext<A> {
+    pub aggregate_id: String,
+    pub aggregate: A,
+    /// The sequence of the last event applied (0: the aggregate does not exist yet).
+    pub version: usize,
+    /// Whether `aggregate` came from the in-process cache rather than the database.
+    /// A cached aggregate can be stale when another process wrote the stream; the
+    /// executor re-reads it before it reports a conflict or a rule violation.
+    pub from_cache: bool,
+    /// The idempotency key to commit atomically with the events, if any.
+    pub idempotency: Option<IdempotencyClaim>,
+}
+
+impl<A: Aggregate> AggregateContext<A> for AlpesAggregateContext<A> {
+    fn aggregate(&mut self) -> &mut A {
+        &mut self.aggregate
+    }
+}
+
+/// An event store for aggregates of type `A`.
+///
+/// - Loads through postgres-es (`PersistedEventStore` in event-store mode, with our
+///   upcasters), or from an in-process cache of recently committed aggregates.
+/// - Commits through [`EventLog::append`]: every committed envelope comes back with
+///   its `event_id`, global `position` and `recorded_at` in its metadata
+///   (see [`metadata_keys`]).
+///
+/// cqrs-es's snapshot and aggregate-store modes are deliberately not used: in 0.5.0
+/// `commit` re-applies events that `EventSink::write` already applied.
+pub struct AlpesEventStore<A: Aggregate> {
+    log: EventLog,
+    reader: PersistedEventStore<PostgresEventRepository, A>,
+    /// Aggregates as they were after their last commit from this process, with their
+    /// version. `None`: caching disabled. Correct with several writers because a
+    /// stale entry can only cause a failed append (primary key on the sequence),
+    /// after which the entry is dropped and the stream re-read.
+    cache: Option<Mutex<LruCache<String, (A, usize)>>>,
+}
+
+impl<A> AlpesEventStore<A>
+where
+    A: Aggregate + Clone,
+{
+    /// `cache_capacity` aggregates are kept in memory (0 disables the cache).
+    pub fn new(log: EventLog, upcasters: Vec<Box<dyn EventUpcaster>>, cache_capacity: usize) -> Self {
+        let reader = PersistedEventStore::new_event_store(PostgresEventRepository::new(log.pool().clone()))
+            .with_upcasters(upcasters);
+        Self {
+            log,
+            reader,
+            cache: NonZeroUsize::new(cache_capacity).map(|capacity| Mutex::new(LruCache::new(capacity))),
+        }
+    }
+
+    pub fn log(&self) -> &EventLog {
+        &self.log
+    }
+
+    /// Drops the cached copy of an aggregate, so the next load reads the database.
+    pub fn forget(&self, aggregate_id: &str) {
+        if let Some(cache) = &self.cache {
+            lock(cache).pop(aggregate_id);
+        }
+    }
+
+    fn cached(&self, aggregate_id: &str) -> Option<(A, usize)> {
+        self.cache
+            .as_ref()
+            .and_then(|cache| lock(cache).get(aggregate_id).cloned())
+    }
+
+    fn remember(&self, aggregate_id: String, aggregate: A, version: usize) {
+        if let Some(cache) = &self.cache {
+            lock(cache).put(aggregate_id, (aggregate, version));
+        }
+    }
+}
+
+/// A poisoned cache lock only means another thread panicked while holding it; the
+/// cache holds nothing that a panic could leave half-written, so keep using it.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<A> EventStore<A> for AlpesEventStore<A>
+where
+    A: Aggregate + Clone,
+{
+    type AC = AlpesAggregateContext<A>;
+
+    async fn load_events(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        self.reader.load_events(aggregate_id).await
+    }
+
+    async fn load_aggregate(&self, aggregate_id: &str) -> Result<Self::AC, AggregateError<A::Error>> {
+        if let Some((aggregate, version)) = self.cached(aggregate_id) {
+            return Ok(AlpesAggregateContext {
+                aggregate_id: aggregate_id.to_owned(),
+                aggregate,
+                version,
+                from_cache: true,
+                idempotency: None,
+            });
+        }
+        let loaded = self.reader.load_aggregate(aggregate_id).await?;
+        Ok(AlpesAggregateContext {
+            aggregate_id: loaded.aggregate_id,
+            aggregate: loaded.aggregate,
+            version: loaded.current_sequence,
+            from_cache: false,
+            idempotency: None,
+        })
+    }
+
+    async fn commit(
+        &self,
+        events: Vec<A::Event>,
+        context: Self::AC,
+        metadata: HashMap<String, String>,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let new_events = events
+            .iter()
+            .enumerate()
+            .map(|(offset, event)| {
+                Ok(NewEvent {
+                    // v7: time-ordered, so the unique index on event_id stays append-mostly.
+                    event_id: Uuid::now_v7(),
+                    sequence: i64::try_from(context.version + 1 + offset)
+                        .map_err(|_| AggregateError::UnexpectedError("sequence out of range".into()))?,
+                    event_type: event.event_type(),
+                    event_version: event.event_version(),
+                    payload: serde_json::to_value(event)?,
+                })
+            })
+            .collect::<Result<Vec<_>, AggregateError<A::Error>>>()?;
+        let stored_metadata = serde_json::to_value(&metadata)?;
+
+        let appended = self
+            .log
+            .append(
+                A::TYPE,
+                &context.aggregate_id,
+                &new_events,
+                &stored_metadata,
+                context.idempotency.as_ref(),
+            )
+            .await;
+        let appended = match appended {
+            Ok(appended) => appended,
+            Err(error) => {
+                // Whatever happened, the stream may now differ from our copy.
+                self.forget(&context.aggregate_id);
+                return Err(match error {
+                    AppendError::StreamConflict => AggregateError::AggregateConflict,
+                    AppendError::Database(error) => AggregateError::DatabaseConnectionError(Box::new(error)),
+                    // Reported as-is so the executor can tell it apart (it downcasts).
+                    taken @ AppendError::IdempotencyKeyTaken => {
+                        AggregateError::UnexpectedError(Box::new(taken))
+                    }
+                });
+            }
+        };
+
+        let new_version = context.version + events.len();
+        let envelopes = events
+            .into_iter()
+            .zip(new_events.iter().zip(&appended))
+            .map(|(payload, (new, stored))| {
+                let mut metadata = metadata.clone();
+                metadata.insert(metadata_keys::EVENT_ID.into(), new.event_id.to_string());
+                metadata.insert(metadata_keys::POSITION.into(), stored.position.to_string());
+                metadata.insert(metadata_keys::RECORDED_AT.into(), stored.recorded_at.to_rfc3339());
+                EventEnvelope {
+                    aggregate_id: context.aggregate_id.clone(),
+                    sequence: stored.sequence as usize,
+                    payload,
+                    metadata,
+                }
+            })
+            .collect();
+        // `handle` wrote the events through the EventSink, which already applied them:
+        // the context's aggregate is the state after this commit.
+        self.remember(context.aggregate_id, context.aggregate, new_version);
+        Ok(envelopes)
+    }
+}
