@@ -220,13 +220,11 @@ impl<E: DomainError> From<CommandError<E>> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        let unavailable = matches!(
-            error,
-            StoreError::Unavailable(_)
-                | StoreError::Database(
-                    sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-                )
-        );
+        let unavailable = match &error {
+            StoreError::Unavailable(_) => true,
+            StoreError::Database(error) => StoreError::is_unreachable(error),
+            _ => false,
+        };
         if unavailable {
             tracing::warn!(cause = %error, "database unavailable");
             ApiError::Unavailable {

@@ -47,6 +47,14 @@ impl CommandBody for NoBody {
 impl<T: DeserializeOwned> CommandBody for Json<T> {
     fn parse(headers: &HeaderMap, bytes: &[u8]) -> Result<(Self, String), ApiError> {
         let value = parse_json_value(headers, bytes)?;
+        if !value.is_object() {
+            // serde would read a struct from an array too; a body is an object.
+            return Err(ApiError::bad_request(
+                "request.invalid_body",
+                "the body must be a JSON object",
+                None,
+            ));
+        }
         let canonical = value.to_string();
         let body = serde_path_to_error::deserialize(value).map_err(|error| {
             let field = error.path().to_string();

@@ -17,3 +17,13 @@ pub enum StoreError {
     #[error("event store error: {0}")]
     EventStore(String),
 }
+
+impl StoreError {
+    /// Whether a database error means "the database cannot be reached right now".
+    pub fn is_unreachable(error: &sqlx::Error) -> bool {
+        matches!(
+            error,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
+        )
+    }
+}

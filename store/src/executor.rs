@@ -110,14 +110,24 @@ where
         let mut attempts = 0;
         while attempts < self.max_attempts {
             attempts += 1;
-            match self.attempt(aggregate_id, command.clone(), &options).await? {
-                Ok(outcome) => return Ok(outcome),
-                Err(Retry::Conflict) => tracing::debug!(attempts, "concurrent write, retrying"),
-                Err(Retry::IdempotencyKeyTaken) => {
+            match self.attempt(aggregate_id, command.clone(), &options).await {
+                Ok(Ok(outcome)) => return Ok(outcome),
+                Ok(Err(Retry::Conflict)) => tracing::debug!(attempts, "concurrent write, retrying"),
+                Ok(Err(Retry::IdempotencyKeyTaken)) => {
                     if let Some(outcome) = self.replay(options.idempotency.as_ref()).await? {
                         return Ok(outcome);
                     }
                 }
+                Err(CommandError::Domain(refused)) => {
+                    // A twin request with the same key may have committed while this one
+                    // waited for the lock (adding the same participant twice is then
+                    // refused): the twin's outcome is this request's answer.
+                    if let Some(outcome) = self.replay(options.idempotency.as_ref()).await? {
+                        return Ok(outcome);
+                    }
+                    return Err(CommandError::Domain(refused));
+                }
+                Err(other) => return Err(other),
             }
         }
         Err(CommandError::Conflict { attempts })
@@ -271,13 +281,24 @@ fn outcome_of<A: Aggregate>(
     })
 }
 
-/// A cqrs-es error that is not the domain's: the store failed.
+/// A cqrs-es error that is not the domain's: the store failed. Whether the
+/// database was unreachable (503 for the client) or something else broke (500) is
+/// read from the underlying sqlx error, which postgres-es boxes in various variants.
 fn infrastructure<E: std::error::Error>(error: AggregateError<E>) -> CommandError<E> {
+    let source = match &error {
+        AggregateError::UserError(_) => None,
+        AggregateError::DatabaseConnectionError(source)
+        | AggregateError::DeserializationError(source)
+        | AggregateError::UnexpectedError(source) => Some(source),
+        AggregateError::AggregateConflict => None,
+    };
+    let unreachable = matches!(error, AggregateError::DatabaseConnectionError(_))
+        || source
+            .and_then(|s| s.downcast_ref::<sqlx::Error>())
+            .is_some_and(StoreError::is_unreachable);
     match error {
         AggregateError::UserError(domain) => CommandError::Domain(domain),
-        AggregateError::DatabaseConnectionError(error) => {
-            CommandError::Store(StoreError::Unavailable(error.to_string()))
-        }
+        other if unreachable => CommandError::Store(StoreError::Unavailable(other.to_string())),
         other => CommandError::Store(StoreError::EventStore(other.to_string())),
     }
 }

@@ -1,0 +1,196 @@
+//! `spawn_app()` and request helpers shared by the API tests.
+
+use alpes::settings::{DatabaseSettings, Settings};
+use alpes::startup::Application;
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Where the test databases are created: `TEST_DATABASE_SERVER`, or the local Postgres.
+fn database_server() -> String {
+    std::env::var("TEST_DATABASE_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A running application over its own database, dropped with the test.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    /// A direct connection to the application's database, to check what it stored.
+    pub db: PgPool,
+    pub database_url: String,
+    database_name: String,
+}
+
+/// Starts the application on a random port over a new, empty database.
+pub async fn spawn_app() -> TestApp {
+    let database_name = format!("alpes_test_{}", Uuid::new_v4().simple());
+    let database_url = format!("{}/{}", database_server(), database_name);
+    let app = start_on(&database_url).await;
+    let db = PgPool::connect(&database_url)
+        .await
+        .expect("connect to the test database");
+    TestApp {
+        address: app,
+        client: reqwest::Client::new(),
+        db,
+        database_url,
+        database_name,
+    }
+}
+
+/// Starts one more application instance over an existing database (a second
+/// process, as far as the store can tell); returns its base URL.
+pub async fn start_on(database_url: &str) -> String {
+    let settings = Settings {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        database: DatabaseSettings {
+            url: database_url.to_owned().into(),
+            max_connections: 8,
+        },
+        aggregate_cache_capacity: 10_000,
+    };
+    let app = Application::build(settings).await.expect("build the application");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    address
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Drop is synchronous and the test's runtime is shutting down: use a thread
+        // with its own small runtime to remove the database.
+        let name = self.database_name.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(admin) = PgPool::connect(&format!("{}/postgres", database_server())).await {
+                    let _ = sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
+                        .execute(&admin)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+impl TestApp {
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{}", self.address, path))
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.request(Method::POST, path)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> Response {
+        self.request(Method::PUT, path)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post(&self, path: &str) -> Response {
+        self.request(Method::POST, path)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.request(Method::DELETE, path)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Creates a campaign with one participant and returns its id.
+    pub async fn create_campaign(&self) -> String {
+        let response = self.post_json("/campaigns", &campaign_body()).await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        body["aggregate_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers a partner and returns its id.
+    pub async fn register_partner(&self) -> String {
+        let response = self.post_json("/partners", &partner_body()).await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        body["aggregate_id"].as_str().unwrap().to_owned()
+    }
+
+    /// The stored events of an aggregate: (sequence, event_type, event_id, position, payload).
+    pub async fn stored_events(&self, aggregate_id: &str) -> Vec<(i64, String, Uuid, i64, Value)> {
+        sqlx::query_as(
+            "SELECT sequence, event_type, event_id, position, payload::jsonb FROM events
+             WHERE aggregate_id = $1 ORDER BY sequence",
+        )
+        .bind(aggregate_id)
+        .fetch_all(&self.db)
+        .await
+        .unwrap()
+    }
+
+    pub async fn count_events(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
+    }
+}
+
+/// The body the seed's clients sent to create a campaign, in our field names.
+pub fn campaign_body() -> Value {
+    json!({
+        "name": "Test",
+        "brand_id": "12dqweqwqdsxq",
+        "budget": { "amount": 10000, "currency": "USD" },
+        "participants": [
+            { "partner_id": "p-98765", "kind": "Influencer", "name": "Alice Doe",
+              "profile": "Fashion influencer with 200k followers" }
+        ]
+    })
+}
+
+pub fn partner_body() -> Value {
+    json!({ "name": "Alice Doe", "kind": "influencer", "profile": "Fashion influencer with 200k followers" })
+}
+
+pub fn participant(partner_id: &str) -> Value {
+    json!({ "partner_id": partner_id, "kind": "affiliate", "name": "Blog Moda Trends", "profile": "50k visits" })
+}
+
+/// Asserts a problem answer: status, content type and code; returns the body.
+pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status of a '{code}' problem");
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "problem: {body}");
+    assert_eq!(body["status"], status);
+    assert!(body["type"].as_str().unwrap().ends_with(code));
+    assert!(!body["title"].as_str().unwrap().is_empty());
+    assert!(!body["detail"].as_str().unwrap().is_empty());
+    body
+}
+
+/// The JSON body of a successful command; asserts its shape.
+pub async fn accepted(response: Response, status: u16) -> Value {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["aggregate_id"].is_string(), "{body}");
+    assert!(body["version"].is_u64(), "{body}");
+    assert!(body["position"].is_i64(), "{body}");
+    assert!(body["event_ids"].is_array(), "{body}");
+    body
+}

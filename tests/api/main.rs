@@ -1,0 +1,12 @@
+//! Black-box tests of the HTTP API: each test starts the real application on a
+//! random port over its own freshly created Postgres database, so they run in
+//! parallel. One test binary (this one) keeps link times down.
+
+mod campaigns;
+mod concurrency;
+mod errors;
+mod fuzz;
+mod health;
+mod helpers;
+mod idempotency;
+mod partners;
