@@ -15,6 +15,8 @@
 //!   an in-process cache of aggregates so a command does not replay its whole stream.
 //! - [`executor`]: [`CommandExecutor`], which runs one command: load, `handle`, commit,
 //!   with `If-Match` checks, bounded retries on concurrent writes and idempotency keys.
+//! - [`reader`]: reading the log in commit-safe order ([`reader::LogCursor`]), and
+//!   [`reader::LogWaker`], which wakes readers when events are appended.
 //! - [`locks`]: per-aggregate locks that queue concurrent commands on one aggregate
 //!   inside a process instead of letting them race.
 //! - [`error`]: infrastructure errors, kept apart from the domain's rule violations.
@@ -24,6 +26,7 @@ pub mod error;
 pub mod executor;
 pub mod locks;
 pub mod log;
+pub mod reader;
 
 pub use aggregate_store::{AlpesAggregateContext, AlpesEventStore};
 pub use error::StoreError;

@@ -1,0 +1,1 @@
+//! placeholder: the outbox relay (issue 5) is being written

@@ -1,0 +1,150 @@
+//! Reading the log in commit-safe order: what projectors and the outbox relay tail.
+//!
+//! `position` alone is not a safe cursor: a transaction that took position 10 can
+//! commit after the one that took 11, and a reader that moved past 11 would skip 10.
+//! The log is therefore read in `(transaction_id, position)` order, only below the
+//! oldest running transaction (`sql/read_log.sql`), and a reader's cursor is that pair.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::postgres::{PgListener, PgPool};
+use sqlx::Row;
+use std::time::Duration;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// Where a reader is in the log: the last event it handled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogCursor {
+    /// The writing transaction's id (`xid8`, which fits in an i64 for ~2^31 epochs).
+    pub transaction_id: i64,
+    pub position: i64,
+}
+
+impl LogCursor {
+    /// Before the first event.
+    pub const START: LogCursor = LogCursor { transaction_id: 0, position: 0 };
+}
+
+/// A committed event, as read from the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedEvent {
+    pub cursor: LogCursor,
+    pub event_id: Uuid,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl RecordedEvent {
+    pub fn position(&self) -> i64 {
+        self.cursor.position
+    }
+}
+
+/// The next `limit` committed events after `cursor`.
+pub async fn read_after(pool: &PgPool, cursor: LogCursor, limit: i64) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    let rows = sqlx::query(include_str!("../sql/read_log.sql"))
+        .bind(cursor.transaction_id.to_string())
+        .bind(cursor.position)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(RecordedEvent {
+                cursor: LogCursor { transaction_id: row.try_get("transaction_id")?, position: row.try_get("position")? },
+                event_id: row.try_get("event_id")?,
+                aggregate_type: row.try_get("aggregate_type")?,
+                aggregate_id: row.try_get("aggregate_id")?,
+                sequence: row.try_get("sequence")?,
+                event_type: row.try_get("event_type")?,
+                event_version: row.try_get("event_version")?,
+                payload: row.try_get("payload")?,
+                metadata: row.try_get("metadata")?,
+                recorded_at: row.try_get("recorded_at")?,
+            })
+        })
+        .collect()
+}
+
+/// The highest position in the log (0 when empty). Includes events of transactions
+/// still running: it is what "the head" means to an operator watching lag.
+pub async fn head_position(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(pool).await
+}
+
+/// How many committed events lie after `cursor`.
+pub async fn count_after(pool: &PgPool, cursor: LogCursor) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2)")
+        .bind(cursor.transaction_id.to_string())
+        .bind(cursor.position)
+        .fetch_one(pool)
+        .await
+}
+
+/// Whether a reader at `cursor` has read the event at `position`; `None` when no
+/// event has that position (yet).
+pub async fn covers(pool: &PgPool, cursor: LogCursor, position: i64) -> Result<Option<bool>, sqlx::Error> {
+    sqlx::query_scalar(include_str!("../sql/cursor_covers.sql"))
+        .bind(cursor.transaction_id.to_string())
+        .bind(cursor.position)
+        .bind(position)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Wakes readers when events are appended, through LISTEN on the channel the
+/// `events_appended` trigger notifies. Each notification bumps a counter readers
+/// watch; when the listening connection breaks it reconnects, and bumps the counter
+/// too (notifications may have been missed meanwhile).
+#[derive(Clone)]
+pub struct LogWaker {
+    appended: watch::Receiver<u64>,
+}
+
+pub const APPENDED_CHANNEL: &str = "alpes_events_appended";
+
+impl LogWaker {
+    /// Starts listening in a background task that lives as long as the runtime.
+    pub fn spawn(pool: PgPool) -> Self {
+        let (tx, rx) = watch::channel(0u64);
+        tokio::spawn(async move {
+            loop {
+                match PgListener::connect_with(&pool).await {
+                    Ok(mut listener) => {
+                        if listener.listen(APPENDED_CHANNEL).await.is_ok() {
+                            tx.send_modify(|n| *n += 1);
+                            while listener.recv().await.is_ok() {
+                                tx.send_modify(|n| *n += 1);
+                            }
+                        }
+                    }
+                    Err(error) => tracing::debug!(%error, "cannot listen for appended events"),
+                }
+                if tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        Self { appended: rx }
+    }
+
+    /// A waker that never wakes (readers then rely on polling alone).
+    pub fn never() -> Self {
+        let (tx, rx) = watch::channel(0u64);
+        std::mem::forget(tx);
+        Self { appended: rx }
+    }
+
+    /// Waits until events were appended since the last call, or `poll` elapsed.
+    pub async fn wait(&mut self, poll: Duration) {
+        let _ = tokio::time::timeout(poll, self.appended.changed()).await;
+    }
+}

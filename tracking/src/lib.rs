@@ -1,0 +1,1 @@
+//! placeholder: the tracking service (issue 5) is being written
