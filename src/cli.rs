@@ -1,12 +1,14 @@
 //! The command line: `alpes serve` (the default) and `alpes migrate`.
 //! Every flag can also be set by the environment variable named in `--help`.
 
-use crate::settings::{DatabaseSettings, Settings};
+use crate::settings::{parse_duration, DatabaseSettings, Settings};
 use crate::startup::{ensure_database, Application};
 use crate::telemetry::LogFormat;
 use clap::{Args, Parser, Subcommand};
+use projections::ProjectorSettings;
 use secrecy::SecretString;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,9 +30,28 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Inspect and rebuild the read models.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Show every projector: state, checkpoint, head, lag, last error.
+    Status(DatabaseArgs),
+    /// Rebuild a view from the log into shadow tables and swap it in; the live view
+    /// keeps serving meanwhile. Shows progress (events/s, ETA).
+    Rebuild {
+        /// The projection: `campaigns` or `partners`.
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// Postgres URL of the event store; the database is created if it does not exist.
     #[arg(
@@ -53,12 +74,15 @@ pub struct ServeArgs {
     /// Aggregates kept in memory per aggregate type (0 disables the cache).
     #[arg(long, env = "ALPES_AGGREGATE_CACHE", default_value_t = 10_000)]
     pub aggregate_cache: usize,
+    /// How long a query with `min_position` waits for the views (e.g. 5s, 500ms).
+    #[arg(long, env = "ALPES_CONSISTENCY_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub consistency_timeout: Duration,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
 
 impl DatabaseArgs {
-    fn settings(self) -> DatabaseSettings {
+    pub(crate) fn settings(self) -> DatabaseSettings {
         DatabaseSettings {
             url: self.database_url,
             max_connections: self.db_max_connections,
@@ -77,10 +101,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = Settings {
                 bind: args.bind,
                 aggregate_cache_capacity: args.aggregate_cache,
+                consistency_timeout: args.consistency_timeout,
+                projectors: ProjectorSettings::default(),
                 database: args.database.settings(),
             };
             Application::build(settings).await?.run_until_stopped().await
         }
+        Command::Projections { command } => crate::operations::projections(command).await,
         Command::Migrate(args) => {
             let database = args.settings();
             ensure_database(&database).await?;

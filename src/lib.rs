@@ -10,11 +10,14 @@
 //!   retries, idempotency keys).
 //! - `api/`: the axum HTTP API.
 //! - `migrations/`: the SQL schema, applied on start and by `alpes migrate`.
-//! - here: [`cli`] (the command line), [`settings`] (typed configuration),
+//! - `projections/`: projectors that build the read models from the log; rebuilds.
+//! - here: [`cli`] (the command line), [`operations`] (`alpes projections …`),
+//!   [`settings`] (typed configuration),
 //!   [`startup`] ([`startup::Application`]: build, then run until stopped),
 //!   [`telemetry`] (logs).
 
 pub mod cli;
+pub mod operations;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

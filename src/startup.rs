@@ -6,15 +6,21 @@ use aggregates::campaign::Campaign;
 use aggregates::partner::Partner;
 use anyhow::Context;
 use api::AppState;
+use projections::Projections;
 use secrecy::ExposeSecret;
 use sqlx::migrate::MigrateDatabase;
 use std::sync::Arc;
+use store::reader::LogWaker;
 use store::{AlpesEventStore, CommandExecutor, EventLog};
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// The projectors. Owned here so that stopping the application (or dropping it,
+    /// as a test does to simulate a crash) stops them and releases their locks.
+    background: JoinSet<()>,
 }
 
 impl Application {
@@ -30,15 +36,29 @@ impl Application {
 
         let log = EventLog::new(pool.clone());
         let cache = settings.aggregate_cache_capacity;
+        let upcasters = aggregates::upcasters::all;
+        let (projections, projectors) = Projections::new(
+            &pool,
+            &settings.database.connect_options()?,
+            &LogWaker::spawn(pool.clone()),
+            &settings.projectors,
+            upcasters,
+        );
+        let mut background = JoinSet::new();
+        for projector in projectors {
+            background.spawn(projector.run());
+        }
         let state = AppState {
             campaigns: Arc::new(CommandExecutor::new(
-                AlpesEventStore::<Campaign>::new(log.clone(), vec![], cache),
+                AlpesEventStore::<Campaign>::new(log.clone(), upcasters(), cache),
                 (),
             )),
             partners: Arc::new(CommandExecutor::new(
-                AlpesEventStore::<Partner>::new(log, vec![], cache),
+                AlpesEventStore::<Partner>::new(log, upcasters(), cache),
                 (),
             )),
+            projections,
+            consistency_timeout: settings.consistency_timeout,
             pool,
         };
 
@@ -49,6 +69,7 @@ impl Application {
         Ok(Self {
             listener,
             router: api::router(state),
+            background,
         })
     }
 
@@ -61,6 +82,8 @@ impl Application {
 
     /// Serves until Ctrl-C or SIGTERM, then lets requests in flight finish.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        // Held until serving ends; dropping the set aborts the projectors.
+        let _background = self.background;
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown_signal())
             .await?;

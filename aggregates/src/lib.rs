@@ -24,6 +24,7 @@ pub mod money;
 pub mod partner;
 pub mod partner_kind;
 mod text;
+pub mod upcasters;
 
 pub use campaign::{
     Campaign, CampaignCommand, CampaignError, CampaignEvent, CampaignStatus, MoneyInput, Participant,

@@ -30,6 +30,12 @@ pub struct Problem {
     /// `participants[1].kind`), or header name, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// With `query.not_caught_up`: the view that is behind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projection: Option<String>,
+    /// With `query.not_caught_up`: the global position that view has applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<i64>,
 }
 
 /// Every way a request can fail.
@@ -64,6 +70,17 @@ pub enum ApiError {
     },
     /// Concurrent writers kept winning.
     Conflict,
+    /// The request conflicts with the state of a resource (not a domain rule).
+    StateConflict {
+        code: &'static str,
+        detail: String,
+    },
+    /// A query's `min_position` was not reached by a view in time.
+    NotCaughtUp {
+        projection: &'static str,
+        checkpoint: i64,
+        requested: i64,
+    },
     /// The idempotency key was used for another request.
     IdempotencyKeyReused,
     /// A dependency (the database) is unreachable.
@@ -156,6 +173,27 @@ impl ApiError {
                 "the aggregate kept being modified concurrently; retry the request".into(),
                 None,
             ),
+            StateConflict { code, detail } => (
+                StatusCode::CONFLICT,
+                "Conflict",
+                (*code).into(),
+                detail.clone(),
+                None,
+            ),
+            NotCaughtUp {
+                projection,
+                checkpoint,
+                requested,
+            } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "View not caught up",
+                "query.not_caught_up".into(),
+                format!(
+                    "the '{projection}' view has applied the log up to position {checkpoint}, \
+                     not yet {requested}; retry shortly"
+                ),
+                Some("min_position".into()),
+            ),
             IdempotencyKeyReused => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Idempotency key reused",
@@ -187,7 +225,17 @@ impl IntoResponse for ApiError {
             tracing::error!(%cause, "request failed");
         }
         let (status, title, code, detail, field) = self.parts();
+        let (projection, checkpoint) = match &self {
+            ApiError::NotCaughtUp {
+                projection,
+                checkpoint,
+                ..
+            } => (Some((*projection).to_owned()), Some(*checkpoint)),
+            _ => (None, None),
+        };
         let problem = Problem {
+            projection,
+            checkpoint,
             problem_type: format!("urn:alpes:problem:{code}"),
             title: title.into(),
             status: status.as_u16(),
@@ -196,10 +244,15 @@ impl IntoResponse for ApiError {
             field,
         };
         let mut response = (status, axum::Json(problem)).into_response();
-        response.headers_mut().insert(
+        let headers = response.headers_mut();
+        headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Views catch up in milliseconds and databases come back: try again soon.
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response
     }
 }
@@ -233,5 +286,11 @@ impl From<StoreError> for ApiError {
         } else {
             ApiError::Internal(error.to_string())
         }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        StoreError::Database(error).into()
     }
 }

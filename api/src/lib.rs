@@ -5,7 +5,10 @@
 //! an RFC 9457 problem (`application/problem+json`) with a stable `code`.
 //!
 //! # Layout
-//! - [`campaigns`], [`partners`]: one module per resource, each with its `router()`.
+//! - [`campaigns`], [`partners`]: one module per resource, each with its `router()`,
+//!   split into `commands` (write side) and `queries` (read models).
+//! - [`reads`]: what queries share: query strings, pages, read-your-writes.
+//! - [`admin`]: `/projections` status, rebuild, retry and skip.
 //! - [`commands`]: the answer every command shares, and aggregate ids from paths.
 //! - [`extract`]: request extractors: JSON bodies, `If-Match`, `Idempotency-Key`.
 //! - [`error`]: [`ApiError`], the one place errors become responses.
@@ -14,6 +17,7 @@
 //! - [`openapi`]: `/openapi.json`, generated from the handlers.
 //! - [`state`]: [`AppState`], what the handlers share.
 
+pub mod admin;
 pub mod campaigns;
 pub mod commands;
 pub mod error;
@@ -22,6 +26,7 @@ pub mod health;
 pub mod money;
 pub mod openapi;
 pub mod partners;
+pub mod reads;
 pub mod state;
 
 pub use error::ApiError;
@@ -43,6 +48,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(campaigns::router())
         .merge(partners::router())
+        .merge(admin::router())
         .merge(health::router())
         .merge(openapi::router())
         .fallback(|| async { ApiError::RouteNotFound })

@@ -2,14 +2,20 @@
 
 use aggregates::campaign::Campaign;
 use aggregates::partner::Partner;
+use projections::Projections;
 use sqlx::PgPool;
 use std::sync::Arc;
+use std::time::Duration;
 use store::CommandExecutor;
 
 #[derive(Clone)]
 pub struct AppState {
     pub campaigns: Arc<CommandExecutor<Campaign>>,
     pub partners: Arc<CommandExecutor<Partner>>,
-    /// For `/ready`.
+    /// The read models' projectors, for read-your-writes waits and operations.
+    pub projections: Projections,
+    /// How long a query waits for its `min_position` before answering 503.
+    pub consistency_timeout: Duration,
+    /// Queries read the views through it; `/ready` pings it.
     pub pool: PgPool,
 }

@@ -23,7 +23,10 @@ pub struct LogCursor {
 
 impl LogCursor {
     /// Before the first event.
-    pub const START: LogCursor = LogCursor { transaction_id: 0, position: 0 };
+    pub const START: LogCursor = LogCursor {
+        transaction_id: 0,
+        position: 0,
+    };
 }
 
 /// A committed event, as read from the log.
@@ -48,17 +51,25 @@ impl RecordedEvent {
 }
 
 /// The next `limit` committed events after `cursor`.
-pub async fn read_after(pool: &PgPool, cursor: LogCursor, limit: i64) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+/// Works on a pool or inside a transaction (a rebuild's final catch-up).
+pub async fn read_after<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+    cursor: LogCursor,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
     let rows = sqlx::query(include_str!("../sql/read_log.sql"))
         .bind(cursor.transaction_id.to_string())
         .bind(cursor.position)
         .bind(limit)
-        .fetch_all(pool)
+        .fetch_all(executor)
         .await?;
     rows.iter()
         .map(|row| {
             Ok(RecordedEvent {
-                cursor: LogCursor { transaction_id: row.try_get("transaction_id")?, position: row.try_get("position")? },
+                cursor: LogCursor {
+                    transaction_id: row.try_get("transaction_id")?,
+                    position: row.try_get("position")?,
+                },
                 event_id: row.try_get("event_id")?,
                 aggregate_type: row.try_get("aggregate_type")?,
                 aggregate_id: row.try_get("aggregate_id")?,
@@ -76,7 +87,9 @@ pub async fn read_after(pool: &PgPool, cursor: LogCursor, limit: i64) -> Result<
 /// The highest position in the log (0 when empty). Includes events of transactions
 /// still running: it is what "the head" means to an operator watching lag.
 pub async fn head_position(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(pool).await
+    sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+        .fetch_one(pool)
+        .await
 }
 
 /// How many committed events lie after `cursor`.
@@ -86,6 +99,17 @@ pub async fn count_after(pool: &PgPool, cursor: LogCursor) -> Result<i64, sqlx::
         .bind(cursor.position)
         .fetch_one(pool)
         .await
+}
+
+/// Whether committed events lie after `cursor` (cheaper than counting them).
+pub async fn any_after(pool: &PgPool, cursor: LogCursor) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2))",
+    )
+    .bind(cursor.transaction_id.to_string())
+    .bind(cursor.position)
+    .fetch_one(pool)
+    .await
 }
 
 /// Whether a reader at `cursor` has read the event at `position`; `None` when no

@@ -83,7 +83,7 @@ async fn fifty_concurrent_commands_on_one_campaign_through_one_instance() {
 #[tokio::test]
 async fn fifty_concurrent_commands_on_one_campaign_through_two_instances() {
     let app = spawn_app().await;
-    let second = start_on(&app.database_url).await;
+    let second = start_on(&app.database_url).await.address.clone();
     let id = app.create_campaign().await;
 
     let successes = add_participants_concurrently(&app, &[app.address.clone(), second], &id, 50).await;

@@ -4,9 +4,13 @@ use crate::helpers::*;
 use aggregates::campaign::Campaign;
 use aggregates::partner::Partner;
 use api::AppState;
+use projections::{Projections, ProjectorSettings};
 use reqwest::Method;
 use serde_json::Value;
+use sqlx::postgres::PgConnectOptions;
 use std::sync::Arc;
+use std::time::Duration;
+use store::reader::LogWaker;
 use store::{AlpesEventStore, CommandExecutor, EventLog};
 
 #[tokio::test]
@@ -59,9 +63,16 @@ async fn the_openapi_document_lists_every_command_endpoint() {
 
 /// The API over a database that does not answer (nothing listens on port 1).
 async fn spawn_without_database() -> String {
-    let options = "postgres://postgres@127.0.0.1:1/alpes".parse().unwrap();
-    let pool = store::connect_lazy(options, 1);
+    let options: PgConnectOptions = "postgres://postgres@127.0.0.1:1/alpes".parse().unwrap();
+    let pool = store::connect_lazy(options.clone(), 1);
     let log = EventLog::new(pool.clone());
+    let (projections, _not_run) = Projections::new(
+        &pool,
+        &options,
+        &LogWaker::never(),
+        &ProjectorSettings::default(),
+        Vec::new,
+    );
     let state = AppState {
         campaigns: Arc::new(CommandExecutor::new(
             AlpesEventStore::<Campaign>::new(log.clone(), vec![], 0),
@@ -71,6 +82,8 @@ async fn spawn_without_database() -> String {
             AlpesEventStore::<Partner>::new(log, vec![], 0),
             (),
         )),
+        projections,
+        consistency_timeout: Duration::from_secs(1),
         pool,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

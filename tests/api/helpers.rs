@@ -2,9 +2,12 @@
 
 use alpes::settings::{DatabaseSettings, Settings};
 use alpes::startup::Application;
+use projections::ProjectorSettings;
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use std::time::Duration;
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 /// Where the test databases are created: `TEST_DATABASE_SERVER`, or the local Postgres.
@@ -20,44 +23,83 @@ pub struct TestApp {
     pub db: PgPool,
     pub database_url: String,
     database_name: String,
+    instance: Instance,
 }
 
-/// Starts the application on a random port over a new, empty database.
-pub async fn spawn_app() -> TestApp {
-    let database_name = format!("alpes_test_{}", Uuid::new_v4().simple());
-    let database_url = format!("{}/{}", database_server(), database_name);
-    let app = start_on(&database_url).await;
-    let db = PgPool::connect(&database_url)
-        .await
-        .expect("connect to the test database");
-    TestApp {
-        address: app,
-        client: reqwest::Client::new(),
-        db,
-        database_url,
-        database_name,
+/// One application process (as far as the database can tell).
+pub struct Instance {
+    pub address: String,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Instance {
+    /// Stops it the way a crash would: no graceful shutdown, its projectors abort
+    /// mid-batch and its database sessions (and their locks) go away.
+    pub fn kill(&self) {
+        self.task.abort();
     }
 }
 
-/// Starts one more application instance over an existing database (a second
-/// process, as far as the store can tell); returns its base URL.
-pub async fn start_on(database_url: &str) -> String {
-    let settings = Settings {
+/// The settings of a test instance: a random port, fast projector retries.
+pub fn test_settings(database_url: &str) -> Settings {
+    Settings {
         bind: "127.0.0.1:0".parse().unwrap(),
         database: DatabaseSettings {
             url: database_url.to_owned().into(),
             max_connections: 8,
         },
         aggregate_cache_capacity: 10_000,
-    };
+        consistency_timeout: Duration::from_secs(5),
+        projectors: ProjectorSettings {
+            poison_retry_delays: vec![Duration::from_millis(10), Duration::from_millis(20)],
+            leadership_check: Duration::from_millis(200),
+            ..ProjectorSettings::default()
+        },
+    }
+}
+
+/// Starts the application on a random port over a new, empty database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Same, with settings adjusted by the test.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let database_name = format!("alpes_test_{}", Uuid::new_v4().simple());
+    let database_url = format!("{}/{}", database_server(), database_name);
+    let mut settings = test_settings(&database_url);
+    adjust(&mut settings);
+    let instance = start(settings).await;
+    let db = PgPool::connect(&database_url)
+        .await
+        .expect("connect to the test database");
+    TestApp {
+        address: instance.address.clone(),
+        client: reqwest::Client::new(),
+        db,
+        database_url,
+        database_name,
+        instance,
+    }
+}
+
+/// Starts one more application instance over an existing database.
+pub async fn start_on(database_url: &str) -> Instance {
+    start(test_settings(database_url)).await
+}
+
+async fn start(settings: Settings) -> Instance {
     let app = Application::build(settings).await.expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    address
+    Instance {
+        address,
+        task: tokio::spawn(app.run_until_stopped()),
+    }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        self.instance.kill();
         // Drop is synchronous and the test's runtime is shutting down: use a thread
         // with its own small runtime to remove the database.
         let name = self.database_name.clone();
@@ -79,8 +121,29 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// The instance `spawn_app` started.
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.client.request(method, format!("{}{}", self.address, path))
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// GETs a JSON body, asserting 200.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
@@ -115,10 +178,17 @@ impl TestApp {
 
     /// Creates a campaign with one participant and returns its id.
     pub async fn create_campaign(&self) -> String {
-        let response = self.post_json("/campaigns", &campaign_body()).await;
+        self.create_campaign_with(&campaign_body()).await["aggregate_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Creates a campaign; returns the command's answer.
+    pub async fn create_campaign_with(&self, body: &Value) -> Value {
+        let response = self.post_json("/campaigns", body).await;
         assert_eq!(response.status(), 201);
-        let body: Value = response.json().await.unwrap();
-        body["aggregate_id"].as_str().unwrap().to_owned()
+        response.json().await.unwrap()
     }
 
     /// Registers a partner and returns its id.
@@ -146,6 +216,34 @@ impl TestApp {
             .fetch_one(&self.db)
             .await
             .unwrap()
+    }
+
+    /// The status of one projector, from `GET /projections`.
+    pub async fn projection(&self, name: &str) -> Value {
+        let statuses = self.get_json("/projections").await;
+        statuses
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .expect("projection listed")
+    }
+
+    /// Waits until `condition` holds on a projector's status (10 s at most).
+    pub async fn wait_for_projection(&self, name: &str, condition: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = self.projection(name).await;
+            if condition(&status) {
+                return status;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "projection {name} never got there: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 }
 

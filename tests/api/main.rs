@@ -10,3 +10,5 @@ mod health;
 mod helpers;
 mod idempotency;
 mod partners;
+mod projections;
+mod queries;

@@ -1,4 +1,4 @@
-//! Campaign commands: `/campaigns/...`.
+//! Campaign commands: `POST`/`PUT`/`DELETE` under `/campaigns`.
 
 use crate::commands::{accepted, aggregate_id, CommandAccepted, CommandHeaders};
 use crate::error::{ApiError, Problem};
@@ -16,7 +16,7 @@ use store::CommandOptions;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/campaigns", post(create_campaign))
         .route("/campaigns/{id}/participants", post(add_participant))

@@ -1,4 +1,4 @@
-//! Partner commands: `/partners/...`.
+//! Partner commands: `POST`/`PUT` under `/partners`.
 
 use crate::commands::{accepted, aggregate_id, CommandAccepted, CommandHeaders};
 use crate::error::{ApiError, Problem};
@@ -14,7 +14,7 @@ use store::CommandOptions;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/partners", post(register_partner))
         .route("/partners/{id}/profile", put(update_profile))

@@ -1,0 +1,230 @@
+//! Campaign queries: `GET` under `/campaigns`, served from the `campaigns` view.
+
+use crate::commands::aggregate_id;
+use crate::error::{ApiError, Problem};
+use crate::extract::PathParams;
+use crate::reads::{self, Consistency, QueryParams};
+use crate::state::AppState;
+use aggregates::campaign::CampaignStatus;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use projections::campaigns::{CampaignView, NAME as CAMPAIGNS};
+use projections::queries::{self, CampaignFilter, StreamEvent};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/campaigns", get(list_campaigns))
+        .route("/campaigns/{id}", get(get_campaign))
+        .route("/campaigns/{id}/events", get(campaign_events))
+}
+
+/// A campaign, as the `campaigns` view knows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignResponse {
+    pub id: String,
+    pub name: String,
+    pub brand_id: String,
+    /// `draft`, `active`, `paused`, `completed` or `cancelled`.
+    pub status: String,
+    pub budget: MoneyResponse,
+    pub schedule: Option<ScheduleResponse>,
+    pub participants: Vec<ParticipantResponse>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The campaign's version (use it in `If-Match`).
+    pub version: i64,
+    /// The last event applied to this campaign.
+    pub last_event_id: Uuid,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MoneyResponse {
+    /// Exact decimal, with the currency's decimals.
+    #[schema(example = "10000.00")]
+    pub amount: String,
+    #[schema(example = "USD")]
+    pub currency: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleResponse {
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParticipantResponse {
+    pub partner_id: String,
+    /// `influencer` or `affiliate`.
+    pub kind: String,
+    pub name: String,
+    pub profile: String,
+}
+
+impl From<CampaignView> for CampaignResponse {
+    fn from(view: CampaignView) -> Self {
+        CampaignResponse {
+            id: view.id,
+            name: view.name,
+            brand_id: view.brand_id,
+            status: view.status.as_str().into(),
+            budget: MoneyResponse {
+                amount: view.budget.amount().to_string(),
+                currency: view.budget.currency().code().into(),
+            },
+            schedule: view
+                .starts_at
+                .zip(view.ends_at)
+                .map(|(starts_at, ends_at)| ScheduleResponse { starts_at, ends_at }),
+            participants: view
+                .participants
+                .into_iter()
+                .map(|p| ParticipantResponse {
+                    partner_id: p.partner_id,
+                    kind: p.kind.as_str().into(),
+                    name: p.name,
+                    profile: p.profile,
+                })
+                .collect(),
+            created_at: view.created_at,
+            updated_at: view.updated_at,
+            version: view.version,
+            last_event_id: view.last_event_id,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignPage {
+    pub items: Vec<CampaignResponse>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListCampaignsQuery {
+    /// Only this brand's campaigns.
+    brand_id: Option<String>,
+    /// Only campaigns in this status.
+    status: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Read your writes (see the command answers' `position`).
+    min_position: Option<i64>,
+}
+
+/// Lists campaigns, oldest first, with keyset pagination.
+#[utoipa::path(get, path = "/campaigns", tag = "campaigns", params(ListCampaignsQuery),
+    responses((status = 200, body = CampaignPage), (status = 400, body = Problem),
+        (status = 503, description = "min_position not reached in time", body = Problem)))]
+async fn list_campaigns(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<ListCampaignsQuery>,
+) -> Result<Json<CampaignPage>, ApiError> {
+    let filter = CampaignFilter {
+        brand_id: query.brand_id,
+        status: reads::filter(
+            query.status,
+            "status",
+            CampaignStatus::parse,
+            "draft, active, paused, completed, cancelled",
+        )?,
+        after: reads::cursor(query.cursor)?,
+        limit: reads::limit(query.limit)?,
+    };
+    reads::read_your_writes(&state, &[CAMPAIGNS], query.min_position).await?;
+    let page = queries::list_campaigns(&state.pool, &filter).await?;
+    Ok(Json(CampaignPage {
+        items: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One campaign.
+#[utoipa::path(get, path = "/campaigns/{id}", tag = "campaigns",
+    params(("id" = Uuid, Path, description = "Campaign id"), Consistency),
+    responses((status = 200, body = CampaignResponse), (status = 400, body = Problem), (status = 404, body = Problem),
+        (status = 503, description = "min_position not reached in time", body = Problem)))]
+async fn get_campaign(
+    State(state): State<AppState>,
+    PathParams(params): PathParams,
+    QueryParams(query): QueryParams<Consistency>,
+) -> Result<Json<CampaignResponse>, ApiError> {
+    let id = aggregate_id(&params[0], "campaign.not_found", "campaign")?;
+    reads::read_your_writes(&state, &[CAMPAIGNS], query.min_position).await?;
+    let view = queries::get_campaign(&state.pool, &id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(Json(view.into()))
+}
+
+/// An event of a campaign's stream.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamEventResponse {
+    pub event_id: Uuid,
+    /// Position in the campaign's stream (its version after this event).
+    pub sequence: i64,
+    /// Global position in the log.
+    pub position: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub recorded_at: DateTime<Utc>,
+    /// The stored event, as written.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamResponse {
+    pub items: Vec<StreamEventResponse>,
+}
+
+impl From<StreamEvent> for StreamEventResponse {
+    fn from(event: StreamEvent) -> Self {
+        StreamEventResponse {
+            event_id: event.event_id,
+            sequence: event.sequence,
+            position: event.position,
+            event_type: event.event_type,
+            event_version: event.event_version,
+            recorded_at: event.recorded_at,
+            payload: event.payload,
+        }
+    }
+}
+
+/// A campaign's event stream, in order (read from the log itself, so always current).
+#[utoipa::path(get, path = "/campaigns/{id}/events", tag = "campaigns",
+    params(("id" = Uuid, Path, description = "Campaign id"), Consistency),
+    responses((status = 200, body = StreamResponse), (status = 400, body = Problem), (status = 404, body = Problem)))]
+async fn campaign_events(
+    State(state): State<AppState>,
+    PathParams(params): PathParams,
+    QueryParams(_query): QueryParams<Consistency>,
+) -> Result<Json<StreamResponse>, ApiError> {
+    let id = aggregate_id(&params[0], "campaign.not_found", "campaign")?;
+    // The log is the source of truth: a committed position is always visible here,
+    // so min_position needs no wait.
+    let events = queries::campaign_events(&state.pool, &id).await?;
+    if events.is_empty() {
+        return Err(not_found(&id));
+    }
+    Ok(Json(StreamResponse {
+        items: events.into_iter().map(Into::into).collect(),
+    }))
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound {
+        code: "campaign.not_found",
+        detail: format!("no campaign with id '{id}'"),
+    }
+}

@@ -1,0 +1,163 @@
+//! Partner queries: `GET` under `/partners`, served from the `partners` view (and
+//! the `campaigns` view for the campaigns a partner takes part in).
+
+use crate::commands::aggregate_id;
+use crate::error::{ApiError, Problem};
+use crate::extract::PathParams;
+use crate::reads::{self, Consistency, QueryParams};
+use crate::state::AppState;
+use aggregates::partner::PartnerStatus;
+use aggregates::partner_kind::PartnerKind;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use projections::partners::{PartnerView, NAME as PARTNERS};
+use projections::queries::{self, PartnerCampaign, PartnerFilter};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/partners", get(list_partners))
+        .route("/partners/{id}", get(get_partner))
+}
+
+/// A partner, as the `partners` view knows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerResponse {
+    pub id: String,
+    pub name: String,
+    /// `influencer` or `affiliate`.
+    pub kind: String,
+    pub profile: String,
+    pub email: Option<String>,
+    /// `active`, `suspended` or `deactivated`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+    pub last_event_id: Uuid,
+    /// The campaigns that list this partner as participant (only on `GET /partners/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaigns: Option<Vec<PartnerCampaignResponse>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerCampaignResponse {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+}
+
+impl PartnerResponse {
+    fn new(view: PartnerView, campaigns: Option<Vec<PartnerCampaign>>) -> Self {
+        PartnerResponse {
+            id: view.id,
+            name: view.name,
+            kind: view.kind.as_str().into(),
+            profile: view.profile,
+            email: view.email,
+            status: view.status.as_str().into(),
+            created_at: view.created_at,
+            updated_at: view.updated_at,
+            version: view.version,
+            last_event_id: view.last_event_id,
+            campaigns: campaigns.map(|campaigns| {
+                campaigns
+                    .into_iter()
+                    .map(|c| PartnerCampaignResponse {
+                        id: c.id,
+                        name: c.name,
+                        status: c.status.as_str().into(),
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerPage {
+    pub items: Vec<PartnerResponse>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListPartnersQuery {
+    /// `influencer` or `affiliate`.
+    kind: Option<String>,
+    /// `active`, `suspended` or `deactivated`.
+    status: Option<String>,
+    /// Case-insensitive search in the name.
+    q: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Read your writes (see the command answers' `position`).
+    min_position: Option<i64>,
+}
+
+/// Lists partners, oldest first, with keyset pagination.
+#[utoipa::path(get, path = "/partners", tag = "partners", params(ListPartnersQuery),
+    responses((status = 200, body = PartnerPage), (status = 400, body = Problem),
+        (status = 503, description = "min_position not reached in time", body = Problem)))]
+async fn list_partners(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<ListPartnersQuery>,
+) -> Result<Json<PartnerPage>, ApiError> {
+    let filter = PartnerFilter {
+        // `kind` accepts any case, as the commands do.
+        kind: reads::filter(query.kind, "kind", PartnerKind::parse, "influencer, affiliate")?,
+        status: reads::filter(
+            query.status,
+            "status",
+            PartnerStatus::parse,
+            "active, suspended, deactivated",
+        )?,
+        name_contains: query.q.filter(|q| !q.is_empty()),
+        after: reads::cursor(query.cursor)?,
+        limit: reads::limit(query.limit)?,
+    };
+    reads::read_your_writes(&state, &[PARTNERS], query.min_position).await?;
+    let page = queries::list_partners(&state.pool, &filter).await?;
+    Ok(Json(PartnerPage {
+        items: page
+            .items
+            .into_iter()
+            .map(|view| PartnerResponse::new(view, None))
+            .collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One partner, with the campaigns it takes part in.
+#[utoipa::path(get, path = "/partners/{id}", tag = "partners",
+    params(("id" = Uuid, Path, description = "Partner id"), Consistency),
+    responses((status = 200, body = PartnerResponse), (status = 400, body = Problem), (status = 404, body = Problem),
+        (status = 503, description = "min_position not reached in time", body = Problem)))]
+async fn get_partner(
+    State(state): State<AppState>,
+    PathParams(params): PathParams,
+    QueryParams(query): QueryParams<Consistency>,
+) -> Result<Json<PartnerResponse>, ApiError> {
+    let id = aggregate_id(&params[0], "partner.not_found", "partner")?;
+    reads::read_your_writes(
+        &state,
+        &[PARTNERS, projections::campaigns::NAME],
+        query.min_position,
+    )
+    .await?;
+    let (view, campaigns) =
+        queries::get_partner(&state.pool, &id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound {
+                code: "partner.not_found",
+                detail: format!("no partner with id '{id}'"),
+            })?;
+    Ok(Json(PartnerResponse::new(view, Some(campaigns))))
+}

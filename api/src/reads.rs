@@ -1,0 +1,114 @@
+//! What every query endpoint shares: query-string parsing with problem answers,
+//! page parameters, and read-your-writes (`min_position`).
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+/// Default and largest page size of the list endpoints.
+pub const DEFAULT_LIMIT: i64 = 20;
+pub const MAX_LIMIT: i64 = 100;
+
+/// The query string, parsed into `T`; unknown or malformed parameters are a 400
+/// problem (axum's own rejection is plain text).
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(params)| QueryParams(params))
+            .map_err(|rejection| {
+                ApiError::bad_request("query.invalid_parameter", rejection.body_text(), None)
+            })
+    }
+}
+
+/// `min_position`, accepted by every query.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Consistency {
+    /// Read your writes: wait (up to the consistency timeout) until the views this
+    /// query reads have applied the event at this global position (the `position` a
+    /// command answered); 503 with `Retry-After` if they have not by then.
+    pub min_position: Option<i64>,
+}
+
+/// Waits until `projections` have applied `min_position`, if one was asked for.
+pub async fn read_your_writes(
+    state: &AppState,
+    projections: &[&str],
+    min_position: Option<i64>,
+) -> Result<(), ApiError> {
+    let Some(position) = min_position else {
+        return Ok(());
+    };
+    if position < 0 {
+        return Err(ApiError::bad_request(
+            "query.invalid_min_position",
+            "min_position must be a position a command answered (>= 0)",
+            Some("min_position".into()),
+        ));
+    }
+    let waited = state
+        .projections
+        .wait_until_applied(projections, position, state.consistency_timeout)
+        .await?;
+    waited.map_err(|late| ApiError::NotCaughtUp {
+        projection: late.projection,
+        checkpoint: late.checkpoint,
+        requested: position,
+    })
+}
+
+/// Validates a page size (default [`DEFAULT_LIMIT`], 1 to [`MAX_LIMIT`]).
+pub fn limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit.unwrap_or(DEFAULT_LIMIT) {
+        limit @ 1..=MAX_LIMIT => Ok(limit),
+        other => Err(ApiError::bad_request(
+            "query.invalid_limit",
+            format!("limit must be between 1 and {MAX_LIMIT}, not {other}"),
+            Some("limit".into()),
+        )),
+    }
+}
+
+/// Validates a page cursor: the `next_cursor` of a previous page (an id).
+pub fn cursor(cursor: Option<String>) -> Result<Option<String>, ApiError> {
+    match cursor {
+        None => Ok(None),
+        Some(cursor) if Uuid::parse_str(&cursor).is_ok() => Ok(Some(cursor)),
+        Some(_) => Err(ApiError::bad_request(
+            "query.invalid_cursor",
+            "cursor must be the next_cursor of a previous page",
+            Some("cursor".into()),
+        )),
+    }
+}
+
+/// Parses an enum-valued filter, or answers 400 naming the accepted values.
+pub fn filter<T>(
+    value: Option<String>,
+    field: &'static str,
+    parse: impl Fn(&str) -> Option<T>,
+    accepted: &str,
+) -> Result<Option<T>, ApiError> {
+    value
+        .map(|value| {
+            parse(&value).ok_or_else(|| {
+                ApiError::bad_request(
+                    "query.invalid_filter",
+                    format!("{field} '{value}' is not one of: {accepted}"),
+                    Some(field.into()),
+                )
+            })
+        })
+        .transpose()
+}

@@ -1,0 +1,16 @@
+-- An operator tells a failed projector to skip its event: the checkpoint moves onto it
+-- (the failed event is always the next one after the checkpoint) and the skip is
+-- recorded. No row: it had not failed.
+UPDATE projector_checkpoints c
+SET transaction_id    = e.transaction_id,
+    position          = e.position,
+    skipped_event_ids = c.skipped_event_ids || e.event_id,
+    failed_event_id   = NULL,
+    failed_position   = NULL,
+    last_error        = NULL,
+    failed_at         = NULL,
+    updated_at        = now()
+FROM events e
+WHERE c.name = $1
+  AND e.event_id = c.failed_event_id
+RETURNING e.event_id

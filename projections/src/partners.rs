@@ -1,0 +1,154 @@
+//! The `partners` projection: `partner_view`, one row per partner.
+
+use crate::projection::{decode, ApplyError, Projection, Tables};
+use aggregates::partner::{Partner, PartnerEvent, PartnerStatus};
+use aggregates::partner_kind::PartnerKind;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use cqrs_es::persist::EventUpcaster;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use std::collections::HashMap;
+use store::reader::RecordedEvent;
+use uuid::Uuid;
+
+pub const NAME: &str = "partners";
+const VIEW: &str = "partner_view";
+
+/// A row of `partner_view`; its fields are the table's columns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartnerView {
+    pub id: String,
+    pub name: String,
+    pub kind: PartnerKind,
+    pub profile: String,
+    pub email: Option<String>,
+    pub status: PartnerStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+    pub last_event_id: Uuid,
+}
+
+impl PartnerView {
+    /// Folds one event into the view (`None`: the partner is not registered yet).
+    fn apply(view: Option<Self>, recorded: &RecordedEvent, event: PartnerEvent) -> Result<Self, String> {
+        let mut view = match (view, event) {
+            (
+                None,
+                PartnerEvent::PartnerRegistered {
+                    name,
+                    kind,
+                    profile,
+                    email,
+                },
+            ) => {
+                return Ok(PartnerView {
+                    id: recorded.aggregate_id.clone(),
+                    name,
+                    kind,
+                    profile,
+                    email,
+                    status: PartnerStatus::Active,
+                    created_at: recorded.recorded_at,
+                    updated_at: recorded.recorded_at,
+                    version: recorded.sequence,
+                    last_event_id: recorded.event_id,
+                });
+            }
+            (Some(_), PartnerEvent::PartnerRegistered { .. }) => {
+                return Err("partner registered twice".into())
+            }
+            (None, other) => return Err(format!("{other:?} for a partner that was never registered")),
+            (Some(mut view), event) => {
+                view.fold(event);
+                view
+            }
+        };
+        view.updated_at = recorded.recorded_at;
+        view.version = recorded.sequence;
+        view.last_event_id = recorded.event_id;
+        Ok(view)
+    }
+
+    /// Applies an event to an existing partner.
+    fn fold(&mut self, event: PartnerEvent) {
+        match event {
+            // Refused by `apply` before it gets here.
+            PartnerEvent::PartnerRegistered { .. } => {}
+            PartnerEvent::PartnerProfileUpdated {
+                name,
+                kind,
+                profile,
+                email,
+            } => {
+                self.name = name;
+                self.kind = kind;
+                self.profile = profile;
+                self.email = email;
+            }
+            PartnerEvent::PartnerSuspended { .. } => self.status = PartnerStatus::Suspended,
+            PartnerEvent::PartnerReinstated => self.status = PartnerStatus::Active,
+            PartnerEvent::PartnerDeactivated => self.status = PartnerStatus::Deactivated,
+        }
+    }
+}
+
+pub struct PartnersProjection {
+    upcasters: Vec<Box<dyn EventUpcaster>>,
+}
+
+impl PartnersProjection {
+    pub fn new(upcasters: Vec<Box<dyn EventUpcaster>>) -> Self {
+        Self { upcasters }
+    }
+}
+
+#[async_trait]
+impl Projection for PartnersProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[VIEW]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        tables: Tables,
+        events: &[RecordedEvent],
+    ) -> Result<(), ApplyError> {
+        let mut decoded = Vec::new();
+        for (index, recorded) in events.iter().enumerate() {
+            if recorded.aggregate_type == Partner::TYPE {
+                let event = decode::<PartnerEvent>(recorded, &self.upcasters)
+                    .map_err(|reason| ApplyError::Poison { index, reason })?;
+                decoded.push((index, recorded, event));
+            }
+        }
+        if decoded.is_empty() {
+            return Ok(());
+        }
+        let table = tables.name(VIEW);
+        let ids: Vec<&str> = decoded
+            .iter()
+            .map(|(_, recorded, _)| recorded.aggregate_id.as_str())
+            .collect();
+        let mut views: HashMap<String, PartnerView> = crate::rows::load_rows(conn, &table, &ids).await?;
+        for (index, recorded, event) in decoded {
+            let current = views.remove(&recorded.aggregate_id);
+            let next = PartnerView::apply(current, recorded, event).map_err(|reason| ApplyError::Poison {
+                index,
+                reason: format!("{} {}: {reason}", recorded.event_id, recorded.event_type),
+            })?;
+            views.insert(recorded.aggregate_id.clone(), next);
+        }
+        let rows: Vec<&PartnerView> = views.values().collect();
+        crate::rows::execute_with_rows(conn, include_str!("../sql/upsert_partners.sql"), &table, &rows)
+            .await?;
+        Ok(())
+    }
+}

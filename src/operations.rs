@@ -1,0 +1,78 @@
+//! `alpes projections status|rebuild`: operating the read models from a terminal,
+//! straight against the database (no server needed).
+
+use crate::cli::ProjectionsCommand;
+use anyhow::{bail, Context};
+use projections::rebuild::{self, RebuildProgress};
+use projections::{ProjectorSettings, Projections};
+use std::io::Write;
+use store::reader::LogWaker;
+
+pub async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
+    let database = match &command {
+        ProjectionsCommand::Status(database) | ProjectionsCommand::Rebuild { database, .. } => database.clone(),
+    }
+    .settings();
+    let options = database.connect_options()?;
+    let pool = store::connect_lazy(options.clone(), 2);
+    store::migrate(&pool).await.context("applying migrations")?;
+    // Handles only: this process runs no projector.
+    let (projections, _not_run) = Projections::new(
+        &pool,
+        &options,
+        &LogWaker::never(),
+        &ProjectorSettings::default(),
+        aggregates::upcasters::all,
+    );
+
+    match command {
+        ProjectionsCommand::Status(_) => {
+            println!("{:<12} {:<11} {:>12} {:>12} {:>10}  LAST ERROR", "NAME", "STATE", "CHECKPOINT", "HEAD", "LAG");
+            for handle in projections.all() {
+                let status = handle.status().await?;
+                println!(
+                    "{:<12} {:<11} {:>12} {:>12} {:>10}  {}",
+                    status.name,
+                    status.state.as_str(),
+                    status.checkpoint,
+                    status.head,
+                    status.lag,
+                    status.last_error.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        ProjectionsCommand::Rebuild { name, .. } => {
+            let Some(handle) = projections.get(&name) else {
+                let known: Vec<_> = projections.all().iter().map(|h| h.name()).collect();
+                bail!("no projection named '{name}' (known: {})", known.join(", "));
+            };
+            let report = rebuild::rebuild(handle, |progress| show_progress(&name, progress)).await?;
+            eprintln!();
+            println!(
+                "rebuilt {name}: {} events in {:.1}s ({:.0} events/s), swapped in",
+                report.events,
+                report.elapsed.as_secs_f64(),
+                report.events_per_second
+            );
+            Ok(())
+        }
+    }
+}
+
+/// One line, rewritten in place: `campaigns [#####.....] 52% 104000/200000 events, 61200 events/s, ETA 2s`.
+fn show_progress(name: &str, progress: &RebuildProgress) {
+    let fraction = if progress.total == 0 { 1.0 } else { progress.applied as f64 / progress.total as f64 };
+    let filled = (fraction * 30.0).round() as usize;
+    let eta = progress.eta.map(|eta| format!("ETA {}s", eta.as_secs())).unwrap_or_default();
+    eprint!(
+        "\r{name} [{}{}] {:>3.0}% {}/{} events, {:.0} events/s, {eta}   ",
+        "#".repeat(filled.min(30)),
+        ".".repeat(30 - filled.min(30)),
+        fraction * 100.0,
+        progress.applied,
+        progress.total,
+        progress.events_per_second
+    );
+    let _ = std::io::stderr().flush();
+}

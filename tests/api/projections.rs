@@ -1,0 +1,343 @@
+//! Projectors: commit order, exactly-once across crashes, rebuilds, poison events,
+//! standby take-over.
+
+use crate::helpers::*;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Every row of the read models, in a stable order, to compare two builds of them.
+async fn read_models(db: &PgPool) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for query in [
+        "SELECT row_to_json(v)::jsonb FROM campaign_view v ORDER BY id",
+        "SELECT row_to_json(v)::jsonb FROM partner_campaigns v ORDER BY partner_id, campaign_id",
+        "SELECT row_to_json(v)::jsonb FROM partner_view v ORDER BY id",
+    ] {
+        rows.extend(sqlx::query_scalar::<_, Value>(query).fetch_all(db).await.unwrap());
+    }
+    rows
+}
+
+/// A bit of everything, so the views have something to show.
+async fn some_history(app: &TestApp) -> i64 {
+    let partner = app.register_partner().await;
+    let mut position = 0;
+    for i in 0..4 {
+        let mut body = campaign_body();
+        body["participants"] = json!([participant(&partner), participant(&format!("p-{i}"))]);
+        let id = app.create_campaign_with(&body).await["aggregate_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        accepted(app.post(&format!("/campaigns/{id}/activate")).await, 200).await;
+        if i % 2 == 0 {
+            accepted(app.post(&format!("/campaigns/{id}/pause")).await, 200).await;
+        }
+        let last = accepted(
+            app.delete(&format!("/campaigns/{id}/participants/p-{i}")).await,
+            200,
+        )
+        .await;
+        position = last["position"].as_i64().unwrap();
+    }
+    let suspended = accepted(
+        app.post_json(&format!("/partners/{partner}/suspend"), &json!({"reason": "r"}))
+            .await,
+        200,
+    )
+    .await;
+    position.max(suspended["position"].as_i64().unwrap())
+}
+
+#[tokio::test]
+async fn the_status_shows_both_projectors_caught_up() {
+    let app = spawn_app().await;
+    let position = some_history(&app).await;
+    let status = app
+        .wait_for_projection("campaigns", |s| s["lag"] == 0 && s["checkpoint"] != 0)
+        .await;
+    assert_eq!(status["state"], "running");
+    assert_eq!(status["head"], app.count_events().await);
+    assert!(status["checkpoint"].as_i64().unwrap() >= position - 1);
+    let partners = app.wait_for_projection("partners", |s| s["lag"] == 0).await;
+    assert_eq!(partners["state"], "running");
+    assert_eq!(partners["events_applied"], app.count_events().await);
+}
+
+/// An event appended raw, in a transaction the test controls.
+async fn append_raw(tx: &mut sqlx::PgConnection, aggregate_id: &str, payload: Value) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('Campaign', $1, 1, 'CampaignCreated', '1.0', $2::json, '{}') RETURNING position",
+    )
+    .bind(aggregate_id)
+    .bind(payload.to_string())
+    .fetch_one(tx)
+    .await
+    .unwrap()
+}
+
+fn created_payload(name: &str) -> Value {
+    json!({"CampaignCreated": {"name": name, "brand_id": "b", "budget": {"amount": "1.00", "currency": "USD"}, "schedule": null}})
+}
+
+#[tokio::test]
+async fn an_event_committed_late_is_not_skipped() {
+    let app = spawn_app().await;
+    // A transaction appends an event (position P) and stays open...
+    let early = Uuid::now_v7().to_string();
+    let mut open = app.db.begin().await.unwrap();
+    let early_position = append_raw(&mut open, &early, created_payload("early")).await;
+    // ...while a later command commits an event at a higher position.
+    let late = app.create_campaign_with(&campaign_body()).await;
+    assert!(late["position"].as_i64().unwrap() > early_position);
+
+    // The projector must wait for the open transaction rather than move past it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = app.projection("campaigns").await;
+    assert_eq!(
+        status["checkpoint"], 0,
+        "the projector moved past an uncommitted event: {status}"
+    );
+    assert_problem(
+        app.get(&format!("/campaigns/{early}")).await,
+        404,
+        "campaign.not_found",
+    )
+    .await;
+
+    open.commit().await.unwrap();
+
+    let late_id = late["aggregate_id"].as_str().unwrap();
+    let both = app
+        .get_json(&format!("/campaigns/{late_id}?min_position={}", late["position"]))
+        .await;
+    assert_eq!(both["name"], "Test");
+    let early_view = app
+        .get_json(&format!("/campaigns/{early}?min_position={early_position}"))
+        .await;
+    assert_eq!(early_view["name"], "early");
+    let status = app.wait_for_projection("campaigns", |s| s["lag"] == 0).await;
+    assert_eq!(
+        status["events_applied"],
+        app.count_events().await,
+        "each event applied once"
+    );
+}
+
+#[tokio::test]
+async fn after_a_crash_projectors_resume_from_their_checkpoint_without_applying_twice() {
+    let app = spawn_app().await;
+    let position = some_history(&app).await;
+    app.get_json(&format!("/partners?min_position={position}")).await;
+    app.instance().kill();
+
+    // A new process takes over: its projectors start from the stored checkpoints and
+    // apply only what came after (here, one more command).
+    let second = start_on(&app.database_url).await;
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{}/campaigns", second.address))
+        .json(&campaign_body())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["aggregate_id"].as_str().unwrap();
+    let view: Value = client
+        .get(format!(
+            "{}/campaigns/{id}?min_position={}",
+            second.address, created["position"]
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["version"], 2);
+
+    let total = app.count_events().await;
+    for name in ["campaigns", "partners"] {
+        let applied: i64 =
+            sqlx::query_scalar("SELECT events_applied FROM projector_checkpoints WHERE name = $1")
+                .bind(name)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        assert_eq!(applied, total, "{name}: every event applied exactly once");
+    }
+    let versions: i64 = sqlx::query_scalar("SELECT sum(version)::bigint FROM campaign_view")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let campaign_events: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Campaign'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(versions, campaign_events);
+    second.kill();
+}
+
+#[tokio::test]
+async fn a_rebuilt_view_equals_the_incrementally_built_one() {
+    let app = spawn_app().await;
+    some_history(&app).await;
+    for name in ["campaigns", "partners"] {
+        app.wait_for_projection(name, |s| s["lag"] == 0).await;
+    }
+    let incremental = read_models(&app.db).await;
+    assert!(!incremental.is_empty());
+
+    for name in ["campaigns", "partners"] {
+        let response = app.post(&format!("/admin/projections/{name}/rebuild")).await;
+        assert_eq!(response.status(), 202, "{name}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["action"], "rebuilding");
+    }
+    for name in ["campaigns", "partners"] {
+        app.wait_for_projection(name, |s| s["state"] == "running" && s["lag"] == 0)
+            .await;
+    }
+    // The swap replaced the live tables and dropped the shadows.
+    let shadows: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename LIKE '%__rebuild'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(shadows, 0);
+    assert_eq!(read_models(&app.db).await, incremental);
+
+    // The view keeps following the log after the swap.
+    let created = app.create_campaign_with(&campaign_body()).await;
+    let id = created["aggregate_id"].as_str().unwrap();
+    app.get_json(&format!("/campaigns/{id}?min_position={}", created["position"]))
+        .await;
+    assert_problem(
+        app.post("/admin/projections/nope/rebuild").await,
+        404,
+        "projection.not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_poisoned_event_stops_the_projector_visibly_until_an_operator_skips_it() {
+    let app = spawn_app().await;
+    assert_problem(
+        app.post("/admin/projections/campaigns/skip").await,
+        409,
+        "projection.not_failed",
+    )
+    .await;
+    let poison = Uuid::now_v7().to_string();
+    let mut tx = app.db.begin().await.unwrap();
+    let poison_position = append_raw(&mut tx, &poison, json!({"CampaignCreated": {"nonsense": true}})).await;
+    tx.commit().await.unwrap();
+    let after = app.create_campaign_with(&campaign_body()).await;
+
+    let failed = app
+        .wait_for_projection("campaigns", |s| s["state"] == "failed")
+        .await;
+    assert_eq!(failed["failed_position"], poison_position);
+    assert!(failed["failed_event_id"].is_string());
+    assert!(
+        failed["last_error"].as_str().unwrap().contains("CampaignCreated"),
+        "{failed}"
+    );
+    // It stopped at the poison event: the later campaign is not visible.
+    let id = after["aggregate_id"].as_str().unwrap();
+    assert_problem(
+        app.get(&format!("/campaigns/{id}")).await,
+        404,
+        "campaign.not_found",
+    )
+    .await;
+    // The other projector is not affected.
+    app.wait_for_projection("partners", |s| s["state"] == "running")
+        .await;
+
+    // Retrying fails again (the event is still bad)...
+    let retried = app.post("/admin/projections/campaigns/retry").await;
+    assert_eq!(retried.status(), 200);
+    app.wait_for_projection("campaigns", |s| s["state"] == "failed")
+        .await;
+    // ...skipping moves on.
+    let skipped: Value = app
+        .post("/admin/projections/campaigns/skip")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(skipped["action"], "skipped");
+    let view = app
+        .get_json(&format!("/campaigns/{id}?min_position={}", after["position"]))
+        .await;
+    assert_eq!(view["id"], id);
+    let recorded: Vec<Uuid> =
+        sqlx::query_scalar("SELECT skipped_event_ids FROM projector_checkpoints WHERE name = 'campaigns'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(recorded.len(), 1);
+}
+
+#[tokio::test]
+async fn a_standby_takes_over_when_the_leader_dies() {
+    let app = spawn_app().await;
+    app.wait_for_projection("campaigns", |s| s["state"] == "running")
+        .await;
+    let standby = start_on(&app.database_url).await;
+    let client = reqwest::Client::new();
+    let standby_status = |name: &'static str| {
+        let client = client.clone();
+        let url = format!("{}/projections", standby.address);
+        async move {
+            let statuses: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+            statuses
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == name)
+                .unwrap()["state"]
+                .clone()
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while standby_status("campaigns").await != "standby" {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    app.instance().kill();
+
+    let created: Value = client
+        .post(format!("{}/campaigns", standby.address))
+        .json(&campaign_body())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["aggregate_id"].as_str().unwrap();
+    let response = client
+        .get(format!(
+            "{}/campaigns/{id}?min_position={}",
+            standby.address, created["position"]
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "the standby took over and applied the new event"
+    );
+    assert_eq!(standby_status("campaigns").await, "running");
+    standby.kill();
+}
