@@ -4,13 +4,15 @@
 use crate::cli::ProjectionsCommand;
 use anyhow::{bail, Context};
 use projections::rebuild::{self, RebuildProgress};
-use projections::{ProjectorSettings, Projections};
+use projections::{Projections, ProjectorSettings};
 use std::io::Write;
 use store::reader::LogWaker;
 
 pub async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
     let database = match &command {
-        ProjectionsCommand::Status(database) | ProjectionsCommand::Rebuild { database, .. } => database.clone(),
+        ProjectionsCommand::Status(database) | ProjectionsCommand::Rebuild { database, .. } => {
+            database.clone()
+        }
     }
     .settings();
     let options = database.connect_options()?;
@@ -27,7 +29,10 @@ pub async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
 
     match command {
         ProjectionsCommand::Status(_) => {
-            println!("{:<12} {:<11} {:>12} {:>12} {:>10}  LAST ERROR", "NAME", "STATE", "CHECKPOINT", "HEAD", "LAG");
+            println!(
+                "{:<12} {:<11} {:>12} {:>12} {:>10}  LAST ERROR",
+                "NAME", "STATE", "CHECKPOINT", "HEAD", "LAG"
+            );
             for handle in projections.all() {
                 let status = handle.status().await?;
                 println!(
@@ -62,9 +67,16 @@ pub async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
 
 /// One line, rewritten in place: `campaigns [#####.....] 52% 104000/200000 events, 61200 events/s, ETA 2s`.
 fn show_progress(name: &str, progress: &RebuildProgress) {
-    let fraction = if progress.total == 0 { 1.0 } else { progress.applied as f64 / progress.total as f64 };
+    let fraction = if progress.total == 0 {
+        1.0
+    } else {
+        progress.applied as f64 / progress.total as f64
+    };
     let filled = (fraction * 30.0).round() as usize;
-    let eta = progress.eta.map(|eta| format!("ETA {}s", eta.as_secs())).unwrap_or_default();
+    let eta = progress
+        .eta
+        .map(|eta| format!("ETA {}s", eta.as_secs()))
+        .unwrap_or_default();
     eprint!(
         "\r{name} [{}{}] {:>3.0}% {}/{} events, {:.0} events/s, {eta}   ",
         "#".repeat(filled.min(30)),
