@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 /// How soon to look again when committed events are held back by an older
 /// transaction that is still running.
-const HELD_BACK_RECHECK: Duration = Duration::from_millis(5);
+const HELD_BACK_RECHECK: Duration = Duration::from_millis(1);
 
 /// Tuning of a projector.
 #[derive(Debug, Clone)]

@@ -1,0 +1,34 @@
+//! A fresh database per benchmark, dropped afterwards.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub fn server() -> String {
+    std::env::var("BENCH_DATABASE_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A new, migrated database.
+pub struct BenchDb {
+    pub url: String,
+    pub pool: PgPool,
+    name: String,
+}
+
+impl BenchDb {
+    pub async fn create() -> anyhow::Result<Self> {
+        let name = format!("alpes_bench_{}", Uuid::new_v4().simple());
+        let admin = PgPool::connect(&format!("{}/postgres", server())).await?;
+        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#)).execute(&admin).await?;
+        let url = format!("{}/{name}", server());
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(16).connect(&url).await?;
+        store::migrate(&pool).await?;
+        Ok(Self { url, pool, name })
+    }
+
+    pub async fn drop(self) -> anyhow::Result<()> {
+        self.pool.close().await;
+        let admin = PgPool::connect(&format!("{}/postgres", server())).await?;
+        sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name)).execute(&admin).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,61 @@
+//! Benchmarks of Alpes Partners. Every figure is printed next to a baseline measured
+//! in the same run, on the same machine and database: machines are noisy, ratios are
+//! what carries over. Results and the command that produced them go to BENCHMARKS.md.
+//!
+//! ```text
+//! cargo run --release -p bench -- rebuild   # view rebuild vs stock cqrs-es replay
+//! cargo run --release -p bench -- lag       # commit-to-visible latency under load
+//! cargo run --release -p bench -- all [--quick]
+//! ```
+//!
+//! Each benchmark runs against its own fresh database on the local Postgres
+//! (`BENCH_DATABASE_SERVER`, default `postgres://postgres@127.0.0.1:5432`), dropped after.
+//!
+//! # Layout
+//! - `db`: fresh databases; `seed`: the event history the benchmarks replay.
+//! - `rebuild`: our shadow-table rebuild against `QueryReplay` + `GenericQuery` +
+//!   `PostgresViewRepository`.
+//! - `lag`: commands at a steady rate, and how long until a read sees each one.
+//! - `stats`: percentiles and the printed table.
+
+mod db;
+mod lag;
+mod rebuild;
+mod seed;
+mod stats;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "bench", about = "Alpes Partners benchmarks, each against a baseline in the same run")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Small sizes: checks that every benchmark still works (CI), not for figures.
+    #[arg(long, global = true)]
+    quick: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Rebuild of the campaigns view: ours vs stock cqrs-es replay.
+    Rebuild,
+    /// Commit-to-visible latency of the views while commands run at a steady rate.
+    Lag,
+    /// Everything.
+    All,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut rows = Vec::new();
+    if matches!(cli.command, Command::Rebuild | Command::All) {
+        rows.extend(rebuild::run(cli.quick).await?);
+    }
+    if matches!(cli.command, Command::Lag | Command::All) {
+        rows.extend(lag::run(cli.quick).await?);
+    }
+    stats::print_table(&rows);
+    Ok(())
+}
