@@ -18,9 +18,14 @@ impl BenchDb {
     pub async fn create() -> anyhow::Result<Self> {
         let name = format!("alpes_bench_{}", Uuid::new_v4().simple());
         let admin = PgPool::connect(&format!("{}/postgres", server())).await?;
-        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#)).execute(&admin).await?;
+        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
+            .execute(&admin)
+            .await?;
         let url = format!("{}/{name}", server());
-        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(16).connect(&url).await?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(16)
+            .connect(&url)
+            .await?;
         store::migrate(&pool).await?;
         Ok(Self { url, pool, name })
     }
@@ -28,7 +33,12 @@ impl BenchDb {
     pub async fn drop(self) -> anyhow::Result<()> {
         self.pool.close().await;
         let admin = PgPool::connect(&format!("{}/postgres", server())).await?;
-        sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name)).execute(&admin).await?;
+        sqlx::query(&format!(
+            r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#,
+            self.name
+        ))
+        .execute(&admin)
+        .await?;
         Ok(())
     }
 }

@@ -15,7 +15,14 @@ async fn create_campaign(client: &reqwest::Client, base: &str) -> anyhow::Result
         "name": "Lag", "brand_id": "brand-lag", "budget": {"amount": "100.00", "currency": "USD"},
         "participants": [{"partner_id": "p-0", "kind": "influencer", "name": "P", "profile": ""}]
     });
-    Ok(client.post(format!("{base}/campaigns")).json(&body).send().await?.error_for_status()?.json().await?)
+    Ok(client
+        .post(format!("{base}/campaigns"))
+        .json(&body)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
 }
 
 pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
@@ -23,7 +30,10 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
     let db = BenchDb::create().await?;
     let settings = Settings {
         bind: "127.0.0.1:0".parse()?,
-        database: DatabaseSettings { url: db.url.clone().into(), max_connections: 16 },
+        database: DatabaseSettings {
+            url: db.url.clone().into(),
+            max_connections: 16,
+        },
         aggregate_cache_capacity: 10_000,
         consistency_timeout: Duration::from_secs(5),
         projectors: ProjectorSettings::default(),
@@ -35,7 +45,12 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
 
     let mut ids = Vec::new();
     for _ in 0..campaigns {
-        ids.push(create_campaign(&client, &base).await?["aggregate_id"].as_str().unwrap_or_default().to_owned());
+        ids.push(
+            create_campaign(&client, &base).await?["aggregate_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
     }
 
     // Commands at a steady rate, each followed by a read of its own write.
@@ -85,7 +100,11 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
     Ok(vec![
         Row {
             figure: format!("read-your-writes read after a command, p50 / p99 ({rate} commands/s)"),
-            ours: format!("{} / {}", millis(percentile(&visible, 50.0)), millis(percentile(&visible, 99.0))),
+            ours: format!(
+                "{} / {}",
+                millis(percentile(&visible, 50.0)),
+                millis(percentile(&visible, 99.0))
+            ),
             baseline: format!(
                 "{} / {} (the same read, already visible)",
                 millis(percentile(&plain, 50.0)),
@@ -100,7 +119,11 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
         },
         Row {
             figure: format!("command latency over HTTP, p50 / p99 ({rate} commands/s)"),
-            ours: format!("{} / {}", millis(percentile(&commands, 50.0)), millis(percentile(&commands, 99.0))),
+            ours: format!(
+                "{} / {}",
+                millis(percentile(&commands, 50.0)),
+                millis(percentile(&commands, 99.0))
+            ),
             baseline: "-".into(),
             ratio: "-".into(),
             target: "-".into(),

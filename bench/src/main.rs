@@ -27,7 +27,10 @@ mod stats;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "bench", about = "Alpes Partners benchmarks, each against a baseline in the same run")]
+#[command(
+    name = "bench",
+    about = "Alpes Partners benchmarks, each against a baseline in the same run"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

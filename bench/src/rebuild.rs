@@ -10,7 +10,7 @@ use aggregates::money::Money;
 use cqrs_es::persist::{GenericQuery, QueryReplay};
 use cqrs_es::{EventEnvelope, View};
 use postgres_es::{PostgresEventRepository, PostgresViewRepository};
-use projections::{rebuild, ProjectorSettings, Projections};
+use projections::{rebuild, Projections, ProjectorSettings};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgConnectOptions;
 use std::sync::Arc;
@@ -35,22 +35,31 @@ impl View<Campaign> for StockCampaignView {
     fn update(&mut self, event: &EventEnvelope<Campaign>) {
         self.version = event.sequence;
         match &event.payload {
-            CampaignEvent::CampaignCreated { name, brand_id, budget, schedule } => {
+            CampaignEvent::CampaignCreated {
+                name,
+                brand_id,
+                budget,
+                schedule,
+            } => {
                 self.name = name.clone();
                 self.brand_id = brand_id.clone();
-                self.budget = Some(budget.clone());
+                self.budget = Some(*budget);
                 self.status = Some(CampaignStatus::Draft);
                 self.starts_at = schedule.map(|s| s.starts_at.to_rfc3339());
                 self.ends_at = schedule.map(|s| s.ends_at.to_rfc3339());
             }
             CampaignEvent::ParticipantAdded { participant } => self.participants.push(participant.clone()),
-            CampaignEvent::ParticipantRemoved { partner_id } => self.participants.retain(|p| &p.partner_id != partner_id),
-            CampaignEvent::BudgetChanged { budget } => self.budget = Some(budget.clone()),
+            CampaignEvent::ParticipantRemoved { partner_id } => {
+                self.participants.retain(|p| &p.partner_id != partner_id)
+            }
+            CampaignEvent::BudgetChanged { budget } => self.budget = Some(*budget),
             CampaignEvent::CampaignRescheduled { schedule } => {
                 self.starts_at = Some(schedule.starts_at.to_rfc3339());
                 self.ends_at = Some(schedule.ends_at.to_rfc3339());
             }
-            CampaignEvent::CampaignActivated | CampaignEvent::CampaignResumed => self.status = Some(CampaignStatus::Active),
+            CampaignEvent::CampaignActivated | CampaignEvent::CampaignResumed => {
+                self.status = Some(CampaignStatus::Active)
+            }
             CampaignEvent::CampaignPaused => self.status = Some(CampaignStatus::Paused),
             CampaignEvent::CampaignCompleted => self.status = Some(CampaignStatus::Completed),
             CampaignEvent::CampaignCancelled { .. } => self.status = Some(CampaignStatus::Cancelled),
@@ -68,14 +77,18 @@ async fn ours(db: &BenchDb) -> anyhow::Result<(u64, f64)> {
         &ProjectorSettings::default(),
         aggregates::upcasters::all,
     );
-    let handle = projections.get(projections::campaigns::NAME).expect("the campaigns projection");
+    let handle = projections
+        .get(projections::campaigns::NAME)
+        .expect("the campaigns projection");
     let report = rebuild::rebuild(handle, |_| {}).await?;
     Ok((report.events, report.events_per_second))
 }
 
 /// The stock replay over what `db` holds, into a fresh view table; events per second.
 async fn stock(db: &BenchDb, events: u64) -> anyhow::Result<f64> {
-    sqlx::query("DROP TABLE IF EXISTS stock_campaign_view").execute(&db.pool).await?;
+    sqlx::query("DROP TABLE IF EXISTS stock_campaign_view")
+        .execute(&db.pool)
+        .await?;
     sqlx::query(
         "CREATE TABLE stock_campaign_view (view_id text PRIMARY KEY, version bigint NOT NULL, payload json NOT NULL)",
     )
@@ -85,13 +98,24 @@ async fn stock(db: &BenchDb, events: u64) -> anyhow::Result<f64> {
         "stock_campaign_view",
         db.pool.clone(),
     ));
-    let replay = QueryReplay::new(PostgresEventRepository::new(db.pool.clone()), GenericQuery::new(views))
-        .with_upcasters(aggregates::upcasters::all());
+    let replay = QueryReplay::new(
+        PostgresEventRepository::new(db.pool.clone()),
+        GenericQuery::new(views),
+    )
+    .with_upcasters(aggregates::upcasters::all());
     let started = Instant::now();
-    replay.replay_all().await.map_err(|e| anyhow::anyhow!("stock replay: {e}"))?;
+    replay
+        .replay_all()
+        .await
+        .map_err(|e| anyhow::anyhow!("stock replay: {e}"))?;
     let elapsed = started.elapsed();
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM stock_campaign_view").fetch_one(&db.pool).await?;
-    anyhow::ensure!(rows * seed::EVENTS_PER_CAMPAIGN == events as i64, "stock replay built {rows} views");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM stock_campaign_view")
+        .fetch_one(&db.pool)
+        .await?;
+    anyhow::ensure!(
+        rows * seed::EVENTS_PER_CAMPAIGN == events as i64,
+        "stock replay built {rows} views"
+    );
     Ok(events as f64 / elapsed.as_secs_f64())
 }
 
@@ -103,7 +127,8 @@ fn median(mut samples: Vec<f64>) -> f64 {
 pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
     // Same events for both: the stock replay is slow, so the side-by-side uses a
     // smaller history; ours is also measured at full size.
-    let (full_campaigns, shared_campaigns, repetitions) = if quick { (200, 100, 1) } else { (20_000, 2_000, 3) };
+    let (full_campaigns, shared_campaigns, repetitions) =
+        if quick { (200, 100, 1) } else { (20_000, 2_000, 3) };
 
     let shared = BenchDb::create().await?;
     let shared_events = seed::campaigns(&shared.pool, shared_campaigns).await? as u64;
@@ -124,7 +149,9 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
         anyhow::ensure!(events == full_events, "rebuilt {events} of {full_events} events");
         full_rates.push(rate);
     }
-    let views: i64 = sqlx::query_scalar("SELECT count(*) FROM campaign_view").fetch_one(&full.pool).await?;
+    let views: i64 = sqlx::query_scalar("SELECT count(*) FROM campaign_view")
+        .fetch_one(&full.pool)
+        .await?;
     anyhow::ensure!(views == full_campaigns, "the rebuilt view has {views} campaigns");
     full.drop().await?;
 

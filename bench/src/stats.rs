@@ -28,7 +28,10 @@ pub fn print_table(rows: &[Row]) {
     println!("| figure | ours | baseline (same run) | ratio | target |");
     println!("|---|---|---|---|---|");
     for row in rows {
-        println!("| {} | {} | {} | {} | {} |", row.figure, row.ours, row.baseline, row.ratio, row.target);
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            row.figure, row.ours, row.baseline, row.ratio, row.target
+        );
     }
 }
 

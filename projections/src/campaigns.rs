@@ -1,7 +1,7 @@
 //! The `campaigns` projection: `campaign_view` (one row per campaign) and
 //! `partner_campaigns` (which campaigns list a partner as participant).
 
-use crate::projection::{decode, ApplyError, Projection, Tables};
+use crate::projection::{ApplyError, Projection, Tables};
 use aggregates::campaign::{Campaign, CampaignEvent, CampaignStatus, Participant};
 use aggregates::money::Money;
 use async_trait::async_trait;
@@ -10,7 +10,6 @@ use cqrs_es::persist::EventUpcaster;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
-use std::collections::HashMap;
 use store::reader::RecordedEvent;
 use uuid::Uuid;
 
@@ -145,33 +144,18 @@ impl Projection for CampaignsProjection {
         tables: Tables,
         events: &[RecordedEvent],
     ) -> Result<(), ApplyError> {
-        let mut decoded = Vec::new();
-        for (index, recorded) in events.iter().enumerate() {
-            if recorded.aggregate_type == Campaign::TYPE {
-                let event = decode::<CampaignEvent>(recorded, &self.upcasters)
-                    .map_err(|reason| ApplyError::Poison { index, reason })?;
-                decoded.push((index, recorded, event));
-            }
-        }
-        if decoded.is_empty() {
-            return Ok(());
-        }
         let view_table = tables.name(VIEW);
-        let ids: Vec<&str> = decoded
-            .iter()
-            .map(|(_, recorded, _)| recorded.aggregate_id.as_str())
-            .collect();
-        let mut views: HashMap<String, CampaignView> =
-            crate::rows::load_rows(conn, &view_table, &ids).await?;
-
-        for (index, recorded, event) in decoded {
-            let current = views.remove(&recorded.aggregate_id);
-            let next =
-                CampaignView::apply(current, recorded, event).map_err(|reason| ApplyError::Poison {
-                    index,
-                    reason: format!("{} {}: {reason}", recorded.event_id, recorded.event_type),
-                })?;
-            views.insert(recorded.aggregate_id.clone(), next);
+        let views = crate::rows::fold_batch(
+            conn,
+            &view_table,
+            Campaign::TYPE,
+            events,
+            &self.upcasters,
+            CampaignView::apply,
+        )
+        .await?;
+        if views.is_empty() {
+            return Ok(());
         }
 
         let rows: Vec<&CampaignView> = views.values().collect();

@@ -1,6 +1,6 @@
 //! The `partners` projection: `partner_view`, one row per partner.
 
-use crate::projection::{decode, ApplyError, Projection, Tables};
+use crate::projection::{ApplyError, Projection, Tables};
 use aggregates::partner::{Partner, PartnerEvent, PartnerStatus};
 use aggregates::partner_kind::PartnerKind;
 use async_trait::async_trait;
@@ -9,7 +9,6 @@ use cqrs_es::persist::EventUpcaster;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
-use std::collections::HashMap;
 use store::reader::RecordedEvent;
 use uuid::Uuid;
 
@@ -121,30 +120,18 @@ impl Projection for PartnersProjection {
         tables: Tables,
         events: &[RecordedEvent],
     ) -> Result<(), ApplyError> {
-        let mut decoded = Vec::new();
-        for (index, recorded) in events.iter().enumerate() {
-            if recorded.aggregate_type == Partner::TYPE {
-                let event = decode::<PartnerEvent>(recorded, &self.upcasters)
-                    .map_err(|reason| ApplyError::Poison { index, reason })?;
-                decoded.push((index, recorded, event));
-            }
-        }
-        if decoded.is_empty() {
-            return Ok(());
-        }
         let table = tables.name(VIEW);
-        let ids: Vec<&str> = decoded
-            .iter()
-            .map(|(_, recorded, _)| recorded.aggregate_id.as_str())
-            .collect();
-        let mut views: HashMap<String, PartnerView> = crate::rows::load_rows(conn, &table, &ids).await?;
-        for (index, recorded, event) in decoded {
-            let current = views.remove(&recorded.aggregate_id);
-            let next = PartnerView::apply(current, recorded, event).map_err(|reason| ApplyError::Poison {
-                index,
-                reason: format!("{} {}: {reason}", recorded.event_id, recorded.event_type),
-            })?;
-            views.insert(recorded.aggregate_id.clone(), next);
+        let views = crate::rows::fold_batch(
+            conn,
+            &table,
+            Partner::TYPE,
+            events,
+            &self.upcasters,
+            PartnerView::apply,
+        )
+        .await?;
+        if views.is_empty() {
+            return Ok(());
         }
         let rows: Vec<&PartnerView> = views.values().collect();
         crate::rows::execute_with_rows(conn, include_str!("../sql/upsert_partners.sql"), &table, &rows)

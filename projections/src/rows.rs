@@ -1,10 +1,13 @@
 //! Moving view rows between Postgres and Rust as JSON documents: one statement
 //! loads all the rows a batch touches, one writes them back.
 
+use crate::projection::{decode, ApplyError};
+use cqrs_es::persist::EventUpcaster;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::PgConnection;
 use std::collections::HashMap;
+use store::reader::RecordedEvent;
 
 /// A view row with an `id` column.
 pub trait Row {
@@ -21,6 +24,50 @@ impl Row for crate::partners::PartnerView {
     fn id(&self) -> &str {
         &self.id
     }
+}
+
+/// The shared first half of a batch for a view with one row per aggregate: decodes
+/// the batch's events of `aggregate_type` (through the upcasters), loads the rows
+/// they touch from `table` in one query, and folds each event into its row with
+/// `fold` (`None`: no row yet). Returns the touched rows, to be written back.
+/// An event that cannot be decoded or folded poisons the batch at its index.
+pub async fn fold_batch<E, R>(
+    conn: &mut PgConnection,
+    table: &str,
+    aggregate_type: &str,
+    events: &[RecordedEvent],
+    upcasters: &[Box<dyn EventUpcaster>],
+    fold: impl Fn(Option<R>, &RecordedEvent, E) -> Result<R, String>,
+) -> Result<HashMap<String, R>, ApplyError>
+where
+    E: DeserializeOwned,
+    R: DeserializeOwned + Row,
+{
+    let mut decoded = Vec::new();
+    for (index, recorded) in events.iter().enumerate() {
+        if recorded.aggregate_type == aggregate_type {
+            let event =
+                decode::<E>(recorded, upcasters).map_err(|reason| ApplyError::Poison { index, reason })?;
+            decoded.push((index, recorded, event));
+        }
+    }
+    if decoded.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<&str> = decoded
+        .iter()
+        .map(|(_, recorded, _)| recorded.aggregate_id.as_str())
+        .collect();
+    let mut rows: HashMap<String, R> = load_rows(conn, table, &ids).await?;
+    for (index, recorded, event) in decoded {
+        let current = rows.remove(&recorded.aggregate_id);
+        let next = fold(current, recorded, event).map_err(|reason| ApplyError::Poison {
+            index,
+            reason: format!("{} {}: {reason}", recorded.event_id, recorded.event_type),
+        })?;
+        rows.insert(recorded.aggregate_id.clone(), next);
+    }
+    Ok(rows)
 }
 
 /// The rows of `table` with these ids, by id.
