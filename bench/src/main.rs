@@ -18,10 +18,12 @@
 //! - `lag`: commands at a steady rate, and how long until a read sees each one.
 //! - `stats`: percentiles and the printed table.
 
+mod commands;
 mod db;
 mod lag;
 mod rebuild;
 mod seed;
+mod server;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +47,8 @@ enum Command {
     Rebuild,
     /// Commit-to-visible latency of the views while commands run at a steady rate.
     Lag,
+    /// Command throughput over HTTP vs raw inserts and stock cqrs-es; peak RSS.
+    Commands,
     /// Everything.
     All,
 }
@@ -58,6 +62,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if matches!(cli.command, Command::Lag | Command::All) {
         rows.extend(lag::run(cli.quick).await?);
+    }
+    if matches!(cli.command, Command::Commands | Command::All) {
+        rows.extend(commands::run(cli.quick).await?);
     }
     stats::print_table(&rows);
     Ok(())

@@ -1,0 +1,86 @@
+//! `alpes serve` as a separate process, as it is deployed: the HTTP benchmarks load
+//! it over loopback, and its peak resident memory is read from `/proc`.
+
+use anyhow::Context;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    pub base: String,
+    child: Child,
+}
+
+/// The release `alpes` binary beside this one, built first if it is missing.
+fn alpes_binary() -> anyhow::Result<PathBuf> {
+    let dir = std::env::current_exe()?
+        .parent()
+        .context("bench has no directory")?
+        .to_path_buf();
+    let binary = dir.join("alpes");
+    if !binary.exists() {
+        eprintln!("building the alpes binary (cargo build --release --bin alpes)");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--release", "--bin", "alpes"])
+            .status()?;
+        anyhow::ensure!(status.success(), "cargo build --bin alpes failed");
+    }
+    Ok(binary)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Server {
+    /// Starts `alpes serve` over `database_url` and waits until it is ready.
+    pub async fn start(database_url: &str) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let child = Command::new(alpes_binary()?)
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("ALPES_BIND", format!("127.0.0.1:{port}"))
+            .env("ALPES_DB_MAX_CONNECTIONS", "32")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting alpes")?;
+        let server = Server {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client
+            .get(format!("{}/ready", server.base))
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .ok()
+            != Some(true)
+        {
+            anyhow::ensure!(Instant::now() < deadline, "alpes did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(server)
+    }
+
+    /// Peak resident set size so far (`VmHWM`), in MiB.
+    pub fn peak_rss_mib(&self) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmHWM in /proc status")?;
+        Ok(kib / 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
