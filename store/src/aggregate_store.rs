@@ -23,9 +23,10 @@ pub struct AlpesAggregateContext<A> {
     pub aggregate: A,
     /// The sequence of the last event applied (0: the aggregate does not exist yet).
     pub version: usize,
-    /// Whether `aggregate` came from the in-process cache rather than the database.
-    /// A cached aggregate can be stale when another process wrote the stream; the
-    /// executor re-reads it before it reports a conflict or a rule violation.
+    /// Whether `aggregate` was not read from the database: it came from the
+    /// in-process cache, or is the empty state of an id just generated. Such a copy
+    /// can be stale (another process wrote the stream); the executor re-reads it
+    /// before it reports a conflict or a rule violation.
     pub from_cache: bool,
     /// The idempotency key to commit atomically with the events, if any.
     pub idempotency: Option<IdempotencyClaim>,
@@ -74,6 +75,18 @@ where
 
     pub fn log(&self) -> &EventLog {
         &self.log
+    }
+
+    /// The context of an aggregate that does not exist yet (an id just generated),
+    /// without reading the database.
+    pub fn new_context(&self, aggregate_id: &str) -> AlpesAggregateContext<A> {
+        AlpesAggregateContext {
+            aggregate_id: aggregate_id.to_owned(),
+            aggregate: A::default(),
+            version: 0,
+            from_cache: true,
+            idempotency: None,
+        }
     }
 
     /// Drops the cached copy of an aggregate, so the next load reads the database.

@@ -24,6 +24,10 @@ pub struct CommandOptions {
     pub idempotency: Option<IdempotencyClaim>,
     /// Stored with every event of the command (correlation ids and the like).
     pub metadata: HashMap<String, String>,
+    /// The aggregate id was just generated for this command (a creation): skip
+    /// reading a stream that cannot exist yet. Should it exist after all, the append
+    /// conflicts and the command is retried on the stream as read.
+    pub new_aggregate: bool,
 }
 
 /// What a command committed.
@@ -110,7 +114,11 @@ where
         let mut attempts = 0;
         while attempts < self.max_attempts {
             attempts += 1;
-            match self.attempt(aggregate_id, command.clone(), &options).await {
+            let assume_new = options.new_aggregate && attempts == 1;
+            match self
+                .attempt(aggregate_id, command.clone(), &options, assume_new)
+                .await
+            {
                 Ok(Ok(outcome)) => return Ok(outcome),
                 Ok(Err(Retry::Conflict)) => tracing::debug!(attempts, "concurrent write, retrying"),
                 Ok(Err(Retry::IdempotencyKeyTaken)) => {
@@ -140,12 +148,16 @@ where
         aggregate_id: &str,
         command: A::Command,
         options: &CommandOptions,
+        assume_new: bool,
     ) -> Result<Result<CommandOutcome, Retry>, CommandError<A::Error>> {
-        let mut context = self
-            .store
-            .load_aggregate(aggregate_id)
-            .await
-            .map_err(infrastructure)?;
+        let mut context = if assume_new {
+            self.store.new_context(aggregate_id)
+        } else {
+            self.store
+                .load_aggregate(aggregate_id)
+                .await
+                .map_err(infrastructure)?
+        };
         if let Some(expected) = options.expected_version {
             if context.version != expected && context.from_cache {
                 // Our copy may be stale; only the database can say the client is wrong.

@@ -128,7 +128,17 @@ async fn create_campaign(
         participants: body.participants.into_iter().map(Into::into).collect(),
     };
     let id = Uuid::now_v7().to_string();
-    let outcome = state.campaigns.execute(&id, command, request.options).await?;
+    let outcome = state
+        .campaigns
+        .execute(
+            &id,
+            command,
+            CommandOptions {
+                new_aggregate: true,
+                ..request.options
+            },
+        )
+        .await?;
     Ok(accepted(outcome, Some("/campaigns")))
 }
 

@@ -80,7 +80,17 @@ async fn register_partner(
         email: body.email,
     };
     let id = Uuid::now_v7().to_string();
-    let outcome = state.partners.execute(&id, command, request.options).await?;
+    let outcome = state
+        .partners
+        .execute(
+            &id,
+            command,
+            CommandOptions {
+                new_aggregate: true,
+                ..request.options
+            },
+        )
+        .await?;
     Ok(accepted(outcome, Some("/partners")))
 }
 

@@ -1,0 +1,172 @@
+//! The command executor against a real Postgres, with two executors over one
+//! database standing for two processes, each with its own aggregate cache.
+
+use aggregates::campaign::{Campaign, CampaignCommand, CampaignError, MoneyInput, ParticipantInput};
+use sqlx::PgPool;
+use store::{AlpesEventStore, CommandError, CommandExecutor, CommandOptions, EventLog};
+use uuid::Uuid;
+
+fn server() -> String {
+    std::env::var("TEST_DATABASE_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A fresh, migrated database (dropped when the test's `Db` goes).
+struct Db {
+    pool: PgPool,
+    name: String,
+}
+
+impl Db {
+    async fn new() -> Self {
+        let name = format!("alpes_test_{}", Uuid::new_v4().simple());
+        let admin = PgPool::connect(&format!("{}/postgres", server())).await.unwrap();
+        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let pool = PgPool::connect(&format!("{}/{name}", server())).await.unwrap();
+        store::migrate(&pool).await.unwrap();
+        Db { pool, name }
+    }
+
+    /// An executor as one process would have it (its own cache).
+    fn executor(&self) -> CommandExecutor<Campaign> {
+        CommandExecutor::new(
+            AlpesEventStore::new(EventLog::new(self.pool.clone()), vec![], 100),
+            (),
+        )
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let admin = PgPool::connect(&format!("{}/postgres", server())).await.unwrap();
+                let _ = sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
+                    .execute(&admin)
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+fn create() -> CampaignCommand {
+    CampaignCommand::CreateCampaign {
+        name: "Launch".into(),
+        brand_id: "brand-1".into(),
+        budget: MoneyInput {
+            amount: "100".into(),
+            currency: "USD".into(),
+        },
+        starts_at: None,
+        ends_at: None,
+        participants: vec![ParticipantInput {
+            partner_id: "p-1".into(),
+            kind: "influencer".into(),
+            name: "Alice".into(),
+            profile: String::new(),
+        }],
+    }
+}
+
+async fn count_events(pool: &PgPool, id: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_creation_assumed_new_on_an_existing_id_is_refused_after_reading_the_stream() {
+    let db = Db::new().await;
+    let (first, second) = (db.executor(), db.executor());
+    let id = Uuid::now_v7().to_string();
+    let new = CommandOptions {
+        new_aggregate: true,
+        ..CommandOptions::default()
+    };
+    first.execute(&id, create(), new.clone()).await.unwrap();
+
+    let again = second.execute(&id, create(), new).await;
+
+    assert!(
+        matches!(again, Err(CommandError::Domain(CampaignError::AlreadyExists))),
+        "{again:?}"
+    );
+    assert_eq!(count_events(&db.pool, &id).await, 2);
+}
+
+#[tokio::test]
+async fn a_stale_cache_in_another_process_costs_a_retry_not_a_lost_update() {
+    let db = Db::new().await;
+    let (a, b) = (db.executor(), db.executor());
+    let id = Uuid::now_v7().to_string();
+    a.execute(&id, create(), CommandOptions::default()).await.unwrap();
+    // B caches the campaign at version 3 (active)...
+    let activated = b
+        .execute(&id, CampaignCommand::Activate, CommandOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(activated.version, 3);
+    // ...then A pauses it: B's copy is stale.
+    a.execute(&id, CampaignCommand::Pause, CommandOptions::default())
+        .await
+        .unwrap();
+
+    // From B's stale copy (active), Resume looks invalid; from the stream (paused) it
+    // is valid: B must decide on the stream.
+    let resumed = b
+        .execute(&id, CampaignCommand::Resume, CommandOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(resumed.version, 5);
+    // And from B's copy (now current) a Pause appends at the right sequence.
+    let paused = b
+        .execute(&id, CampaignCommand::Pause, CommandOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(paused.version, 6);
+    assert_eq!(count_events(&db.pool, &id).await, 6);
+}
+
+#[tokio::test]
+async fn if_match_against_a_stale_cache_is_checked_on_the_stream() {
+    let db = Db::new().await;
+    let (a, b) = (db.executor(), db.executor());
+    let id = Uuid::now_v7().to_string();
+    b.execute(&id, create(), CommandOptions::default()).await.unwrap(); // B caches version 2
+    a.execute(&id, CampaignCommand::Activate, CommandOptions::default())
+        .await
+        .unwrap(); // now 3
+
+    let current = CommandOptions {
+        expected_version: Some(3),
+        ..CommandOptions::default()
+    };
+    let paused = b.execute(&id, CampaignCommand::Pause, current).await.unwrap();
+    assert_eq!(paused.version, 4);
+
+    let stale = CommandOptions {
+        expected_version: Some(3),
+        ..CommandOptions::default()
+    };
+    let refused = a.execute(&id, CampaignCommand::Resume, stale).await;
+    assert!(
+        matches!(
+            refused,
+            Err(CommandError::VersionMismatch {
+                expected: 3,
+                actual: 4
+            })
+        ),
+        "{refused:?}"
+    );
+}
