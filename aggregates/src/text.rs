@@ -1,13 +1,20 @@
 //! Small helpers for validating and quoting free text, shared by both aggregates.
 
 /// Trims `value` and returns the trimmed text when its length, counted in characters (not
-/// bytes, so accented names are not penalised), lies within `min..=max`.
+/// bytes, so accented names are not penalised), lies within `min..=max` and it holds no
+/// control character other than line breaks and tabs. (A NUL, in particular, is valid JSON
+/// but no database or terminal downstream can store or show it.)
 ///
 /// Counting stops after `max + 1` characters, so oversized input costs no more than a valid one.
 pub(crate) fn trimmed_within(value: &str, min: usize, max: usize) -> Option<&str> {
     let trimmed = value.trim();
     let length = trimmed.chars().take(max.saturating_add(1)).count();
-    (min..=max).contains(&length).then_some(trimmed)
+    let clean = || {
+        !trimmed
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    };
+    ((min..=max).contains(&length) && clean()).then_some(trimmed)
 }
 
 /// Longest piece of user input quoted back in an error message.
@@ -35,6 +42,16 @@ mod tests {
         assert_eq!(trimmed_within("   ", 1, 3), None);
         assert_eq!(trimmed_within("abcd", 1, 3), None);
         assert_eq!(trimmed_within("", 0, 3), Some(""));
+    }
+
+    #[test]
+    fn trimmed_within_refuses_control_characters_but_line_breaks_and_tabs() {
+        assert_eq!(trimmed_within("Eve\u{0}Null", 1, 20), None);
+        assert_eq!(trimmed_within("bell\u{7}", 1, 20), None);
+        assert_eq!(
+            trimmed_within("two\nlines\tand a tab", 1, 30),
+            Some("two\nlines\tand a tab")
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
@@ -303,6 +303,11 @@ fn parse_budget(input: &MoneyInput) -> Result<Money, CampaignError> {
 }
 
 fn schedule(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> Result<Schedule, CampaignError> {
+    for (field, date) in [("starts_at", starts_at), ("ends_at", ends_at)] {
+        if !(1..=9999).contains(&date.year()) {
+            return Err(CampaignError::ScheduleOutOfRange { field });
+        }
+    }
     if starts_at < ends_at {
         Ok(Schedule { starts_at, ends_at })
     } else {

@@ -13,7 +13,7 @@ use super::aggregate::CampaignStatus;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParticipantError {
     /// `partner_id` is empty or longer than 64 characters.
-    #[error("partner_id must be 1 to 64 characters long")]
+    #[error("partner_id must be 1 to 64 characters long, without control characters")]
     InvalidPartnerId,
     /// `kind` is neither influencer nor affiliate.
     #[error("kind '{}' is not a partner kind; use 'influencer' or 'affiliate'", excerpt(.value))]
@@ -22,10 +22,10 @@ pub enum ParticipantError {
         value: String,
     },
     /// `name` is empty or longer than 100 characters.
-    #[error("participant name must be 1 to 100 characters long")]
+    #[error("participant name must be 1 to 100 characters long, without control characters")]
     InvalidName,
     /// `profile` is longer than 1000 characters.
-    #[error("profile must be at most 1000 characters long")]
+    #[error("profile must be at most 1000 characters long, without control characters")]
     InvalidProfile,
 }
 
@@ -75,10 +75,10 @@ pub enum CampaignError {
     #[error("a campaign with this id already exists")]
     AlreadyExists,
     /// The name is empty or longer than 100 characters after trimming.
-    #[error("campaign name must be 1 to 100 characters long")]
+    #[error("campaign name must be 1 to 100 characters long, without control characters")]
     InvalidName,
     /// The brand id is empty or longer than 64 characters after trimming.
-    #[error("brand_id must be 1 to 64 characters long")]
+    #[error("brand_id must be 1 to 64 characters long, without control characters")]
     InvalidBrandId,
     /// The budget is not valid money; code and field come from the [`MoneyError`].
     #[error("invalid budget: {0}")]
@@ -92,6 +92,13 @@ pub enum CampaignError {
     /// The schedule does not end after it starts.
     #[error("ends_at must be later than starts_at")]
     InvalidSchedule,
+    /// A schedule date lies outside the years 1 to 9999 (which every store and
+    /// client can represent).
+    #[error("{field} must lie between the years 1 and 9999")]
+    ScheduleOutOfRange {
+        /// The offending field: `"starts_at"` or `"ends_at"`.
+        field: &'static str,
+    },
     /// A participant's data is invalid; code and field come from the [`ParticipantError`].
     #[error("{}{reason}", participant_prefix(.index))]
     InvalidParticipant {
@@ -147,7 +154,7 @@ pub enum CampaignError {
     #[error("a campaign needs at least one participant to be activated")]
     NoParticipants,
     /// The cancellation reason is empty or longer than 500 characters after trimming.
-    #[error("the cancellation reason must be 1 to 500 characters long")]
+    #[error("the cancellation reason must be 1 to 500 characters long, without control characters")]
     InvalidReason,
 }
 
@@ -177,6 +184,7 @@ impl DomainError for CampaignError {
             Self::InvalidBudget(error) => error.code(),
             Self::IncompleteSchedule { .. } => "campaign.incomplete_schedule",
             Self::InvalidSchedule => "campaign.invalid_schedule",
+            Self::ScheduleOutOfRange { .. } => "campaign.schedule_out_of_range",
             Self::InvalidParticipant { reason, .. } => reason.code(),
             Self::DuplicateParticipant { .. } => "campaign.duplicate_participant",
             Self::TooManyParticipants { .. } => "campaign.too_many_participants",
@@ -196,6 +204,7 @@ impl DomainError for CampaignError {
             Self::InvalidBudget(error) => error.field().map(|field| format!("budget.{field}")),
             Self::IncompleteSchedule { missing } => Some((*missing).to_owned()),
             Self::InvalidSchedule => Some("ends_at".to_owned()),
+            Self::ScheduleOutOfRange { field } => Some((*field).to_owned()),
             Self::InvalidParticipant { index, reason } => {
                 Some(participant_field(*index, reason.relative_field()))
             }

@@ -1247,3 +1247,48 @@ fn participant_errors_report_fields_relative_to_the_participant() {
     assert_eq!(error.field().as_deref(), Some("profile"));
     assert_eq!(error.category(), ErrorCategory::Rule);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Input no store downstream can hold
+
+#[test]
+fn create_rejects_text_with_control_characters() {
+    let mut campaign = new_campaign();
+    campaign.name = "Eve\u{0}Launch".to_owned();
+    given(vec![])
+        .when(campaign.command())
+        .then_expect_error(CampaignError::InvalidName);
+
+    let mut campaign = new_campaign();
+    let mut nul = participant_input("p-1");
+    nul.profile = "line one\nline two\u{0}".to_owned();
+    campaign.participants = vec![nul];
+    given(vec![])
+        .when(campaign.command())
+        .then_expect_error(CampaignError::InvalidParticipant {
+            index: Some(0),
+            reason: ParticipantError::InvalidProfile,
+        });
+}
+
+#[test]
+fn schedules_outside_the_years_1_to_9999_are_rejected() {
+    let mut campaign = new_campaign();
+    campaign.starts_at = Some(at(0, 6, 1));
+    campaign.ends_at = Some(at(2025, 6, 1));
+    given(vec![])
+        .when(campaign.command())
+        .then_expect_error(CampaignError::ScheduleOutOfRange { field: "starts_at" });
+
+    given(draft())
+        .when(CampaignCommand::Reschedule {
+            starts_at: at(2025, 6, 1),
+            ends_at: at(10_000, 1, 1),
+        })
+        .then_expect_error(CampaignError::ScheduleOutOfRange { field: "ends_at" });
+    let error = CampaignError::ScheduleOutOfRange { field: "ends_at" };
+    assert_eq!(
+        (error.code(), error.field().as_deref()),
+        ("campaign.schedule_out_of_range", Some("ends_at"))
+    );
+}

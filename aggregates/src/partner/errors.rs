@@ -15,7 +15,7 @@ pub enum PartnerError {
     #[error("a partner with this id is already registered")]
     AlreadyExists,
     /// The name is empty or longer than 100 characters after trimming.
-    #[error("partner name must be 1 to 100 characters long")]
+    #[error("partner name must be 1 to 100 characters long, without control characters")]
     InvalidName,
     /// The kind is neither influencer nor affiliate.
     #[error("kind '{}' is not a partner kind; use 'influencer' or 'affiliate'", excerpt(.value))]
@@ -24,7 +24,7 @@ pub enum PartnerError {
         value: String,
     },
     /// The profile is longer than 1000 characters after trimming.
-    #[error("profile must be at most 1000 characters long")]
+    #[error("profile must be at most 1000 characters long, without control characters")]
     InvalidProfile,
     /// The email address is malformed.
     #[error("'{}' is not a valid email address", excerpt(.value))]
@@ -44,7 +44,7 @@ pub enum PartnerError {
         action: &'static str,
     },
     /// The suspension reason is empty or longer than 500 characters after trimming.
-    #[error("the suspension reason must be 1 to 500 characters long")]
+    #[error("the suspension reason must be 1 to 500 characters long, without control characters")]
     InvalidReason,
 }
 

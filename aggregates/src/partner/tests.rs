@@ -644,3 +644,24 @@ fn error_messages_are_sentences_for_people() {
         "kind 'robot' is not a partner kind; use 'influencer' or 'affiliate'"
     );
 }
+
+#[test]
+fn register_rejects_text_with_control_characters() {
+    let mut nul_name = details();
+    nul_name.name = "Eve\u{0}Null".to_owned();
+    given(vec![])
+        .when(nul_name.register())
+        .then_expect_error(PartnerError::InvalidName);
+
+    let mut nul_email = details();
+    nul_email.email = Some("eve\u{0}@example.com".to_owned());
+    let outcome = given(vec![]).when(nul_email.register()).inspect_result();
+    assert!(
+        matches!(outcome, Err(PartnerError::InvalidEmail { .. })),
+        "{outcome:?}"
+    );
+
+    given(active())
+        .when(suspend("fraud\u{0}"))
+        .then_expect_error(PartnerError::InvalidReason);
+}
