@@ -1,7 +1,7 @@
 -- Whether projector $1 has applied the event at global position $2: NULL when no
--- event has that position.
-SELECT (e.transaction_id, e.position) <= (c.transaction_id, c.position)
-FROM events e,
-     projector_checkpoints c
+-- event has that position. A projector that never ran (no checkpoint row yet) has
+-- applied nothing.
+SELECT (e.transaction_id, e.position) <= (coalesce(c.transaction_id, '0'::xid8), coalesce(c.position, 0))
+FROM events e
+         LEFT JOIN projector_checkpoints c ON c.name = $1
 WHERE e.position = $2
-  AND c.name = $1

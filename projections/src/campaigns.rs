@@ -7,7 +7,7 @@ use aggregates::money::Money;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::EventUpcaster;
-use cqrs_es::Aggregate;
+use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use store::reader::RecordedEvent;
@@ -73,7 +73,12 @@ impl CampaignView {
                 });
             }
             (Some(_), CampaignEvent::CampaignCreated { .. }) => return Err("campaign created twice".into()),
-            (None, other) => return Err(format!("{other:?} for a campaign that was never created")),
+            (None, other) => {
+                return Err(format!(
+                    "{} for a campaign that was never created",
+                    other.event_type()
+                ))
+            }
             (Some(mut view), event) => {
                 view.fold(event);
                 view
@@ -110,12 +115,20 @@ impl CampaignView {
 
     fn participations(&self) -> impl Iterator<Item = Participation> + '_ {
         self.participants.iter().map(|participant| Participation {
-            partner_id: participant.partner_id.clone(),
+            // A partner's id in the form `GET /partners/{id}` looks it up by.
+            partner_id: canonical_id(&participant.partner_id),
             campaign_id: self.id.clone(),
             campaign_name: self.name.clone(),
             campaign_status: self.status,
         })
     }
+}
+
+/// A UUID in its lowercase hyphenated form; any other id as it is.
+fn canonical_id(id: &str) -> String {
+    Uuid::parse_str(id)
+        .map(|uuid| uuid.to_string())
+        .unwrap_or_else(|_| id.to_owned())
 }
 
 pub struct CampaignsProjection {

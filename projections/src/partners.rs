@@ -6,7 +6,7 @@ use aggregates::partner_kind::PartnerKind;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::EventUpcaster;
-use cqrs_es::Aggregate;
+use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use store::reader::RecordedEvent;
@@ -59,7 +59,12 @@ impl PartnerView {
             (Some(_), PartnerEvent::PartnerRegistered { .. }) => {
                 return Err("partner registered twice".into())
             }
-            (None, other) => return Err(format!("{other:?} for a partner that was never registered")),
+            (None, other) => {
+                return Err(format!(
+                    "{} for a partner that was never registered",
+                    other.event_type()
+                ))
+            }
             (Some(mut view), event) => {
                 view.fold(event);
                 view

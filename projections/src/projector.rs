@@ -222,11 +222,14 @@ impl Projector {
             .bind(self.name())
             .execute(&self.pool)
             .await?;
-        crate::rebuild::clear_stale_rebuild(&mut leader, self.name()).await?;
+        crate::rebuild::clear_stale_rebuild(&self.pool, self.name()).await?;
         let mut waker = self.waker.clone();
         let mut checkpoint = load_checkpoint(&self.pool, self.name()).await?;
         let mut last_leadership_check = Instant::now();
         let mut poison_attempts = 0;
+        // Applying one event per batch, to find the event behind a data error.
+        let mut isolating = false;
+        let mut held_back = HELD_BACK_RECHECK;
         self.last_error.send_replace(None);
         loop {
             if last_leadership_check.elapsed() >= self.settings.leadership_check {
@@ -243,18 +246,22 @@ impl Projector {
             self.state.send_replace(ProjectorState::Running);
             self.applied.send_replace(checkpoint.cursor);
 
-            let events = reader::read_after(&self.pool, checkpoint.cursor, self.settings.batch_size).await?;
+            let limit = if isolating { 1 } else { self.settings.batch_size };
+            let events = reader::read_after(&self.pool, checkpoint.cursor, limit).await?;
             if events.is_empty() {
                 if reader::any_after(&self.pool, checkpoint.cursor).await? {
                     // Committed events exist but an older transaction is still running
-                    // (they are not safe to read yet). Its end notifies nobody, so look
-                    // again soon rather than at the next poll.
-                    tokio::time::sleep(HELD_BACK_RECHECK).await;
+                    // (anywhere on the server: the horizon is cluster-wide), so they are
+                    // not safe to read yet. Its end notifies nobody: look again soon,
+                    // backing off while it lasts.
+                    tokio::time::sleep(held_back).await;
+                    held_back = (held_back * 2).min(self.settings.poll_interval);
                 } else {
                     waker.wait(self.settings.poll_interval).await;
                 }
                 continue;
             }
+            held_back = HELD_BACK_RECHECK;
             match apply_batch(
                 &self.pool,
                 &*self.projection,
@@ -267,6 +274,11 @@ impl Projector {
                 Ok(Batch::Applied(cursor)) => {
                     checkpoint.cursor = cursor;
                     poison_attempts = 0;
+                    isolating = false;
+                }
+                Ok(Batch::Isolate(error)) => {
+                    tracing::warn!(%error, "the database refused a batch; applying its events one by one");
+                    isolating = true;
                 }
                 Ok(Batch::Fenced) => checkpoint = load_checkpoint(&self.pool, self.name()).await?,
                 Ok(Batch::Poisoned { index: 0, reason }) => {
@@ -279,7 +291,8 @@ impl Projector {
                         }
                         None => {
                             tracing::error!(event_id = %event.event_id, %reason, "cannot apply event; stopping at it");
-                            record_failure(&self.pool, self.name(), event, &reason).await?;
+                            record_failure(&self.pool, self.name(), checkpoint.cursor, event, &reason)
+                                .await?;
                             checkpoint = load_checkpoint(&self.pool, self.name()).await?;
                             poison_attempts = 0;
                         }
@@ -297,6 +310,7 @@ impl Projector {
                     .await?
                     {
                         Batch::Applied(cursor) => checkpoint.cursor = cursor,
+                        Batch::Isolate(_) => isolating = true,
                         _ => checkpoint = load_checkpoint(&self.pool, self.name()).await?,
                     }
                 }
@@ -314,6 +328,21 @@ pub(crate) enum Batch {
     Fenced,
     /// The event at `index` cannot be applied; nothing was written.
     Poisoned { index: usize, reason: String },
+    /// The database refused the data of an event of this batch (see [`is_data_error`]);
+    /// nothing was written. Which event is found by applying them one by one.
+    Isolate(String),
+}
+
+/// Whether the database refused the data itself (a value it cannot store, a
+/// constraint), which retrying will not fix, rather than failing for a while.
+pub(crate) fn is_data_error(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
+        sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => true,
+        _ => false,
+    }
 }
 
 /// Applies `events` (read after `from`) and advances the checkpoint, in one transaction.
@@ -346,6 +375,15 @@ pub(crate) async fn apply_batch(
     match projection.apply(&mut tx, tables, events).await {
         Ok(()) => {}
         Err(ApplyError::Poison { index, reason }) => return Ok(Batch::Poisoned { index, reason }),
+        Err(ApplyError::Database(error)) if is_data_error(&error) => {
+            return Ok(match events {
+                [_] => Batch::Poisoned {
+                    index: 0,
+                    reason: format!("the database refused its effect: {error}"),
+                },
+                _ => Batch::Isolate(error.to_string()),
+            });
+        }
         Err(ApplyError::Database(error)) => return Err(error),
     }
     sqlx::query(include_str!("../sql/checkpoint_advance.sql"))
@@ -359,9 +397,12 @@ pub(crate) async fn apply_batch(
     Ok(Batch::Applied(last.cursor))
 }
 
+/// Records that the projector stopped at `event`, if its checkpoint is still `at`
+/// (a rebuild's swap or another leader may have moved it meanwhile).
 async fn record_failure(
     pool: &PgPool,
     name: &str,
+    at: LogCursor,
     event: &RecordedEvent,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
@@ -370,6 +411,8 @@ async fn record_failure(
         .bind(event.event_id)
         .bind(event.position())
         .bind(reason)
+        .bind(at.transaction_id.to_string())
+        .bind(at.position)
         .execute(pool)
         .await?;
     Ok(())
@@ -397,6 +440,14 @@ pub(crate) async fn load_checkpoint(pool: &PgPool, name: &str) -> Result<Checkpo
             .is_some(),
         rebuild_position: row.try_get("rebuild_position")?,
     })
+}
+
+/// Whether some session holds the advisory lock named `key` (see `sql/lock_held.sql`).
+pub(crate) async fn lock_held(pool: &PgPool, key: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(include_str!("../sql/lock_held.sql"))
+        .bind(key)
+        .fetch_one(pool)
+        .await
 }
 
 /// Exponential backoff for database trouble: 100 ms doubling up to 30 s.
@@ -471,7 +522,7 @@ impl ProjectorHandle {
         // is this process's own view (running here, or standing by).
         let state = if checkpoint.failed_event_id.is_some() {
             ProjectorState::Failed
-        } else if checkpoint.rebuilding {
+        } else if checkpoint.rebuilding && lock_held(&self.pool, &format!("rebuild:{}", self.name())).await? {
             ProjectorState::Rebuilding
         } else {
             let local = *self.state.borrow();
@@ -500,18 +551,7 @@ impl ProjectorHandle {
 
     /// Whether some process holds this projector's leadership lock.
     async fn is_led_elsewhere(&self) -> Result<bool, sqlx::Error> {
-        let mut conn = self.pool.acquire().await?;
-        let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('projector:' || $1))")
-            .bind(self.name())
-            .fetch_one(&mut *conn)
-            .await?;
-        if free {
-            sqlx::query("SELECT pg_advisory_unlock(hashtext('projector:' || $1))")
-                .bind(self.name())
-                .execute(&mut *conn)
-                .await?;
-        }
-        Ok(!free)
+        lock_held(&self.pool, &format!("projector:{}", self.name())).await
     }
 
     /// Waits until the projector has applied the event at `position`, for at most

@@ -8,10 +8,12 @@
 //! half-built one.
 
 use crate::projection::{ApplyError, Tables};
+use crate::projector::is_data_error;
 use crate::projector::ProjectorHandle;
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::{Connection, PgConnection, PgPool};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
-use store::reader::{self, LogCursor};
+use store::reader::{self, LogCursor, RecordedEvent};
 use uuid::Uuid;
 
 /// Events per transaction while replaying: large, as nothing waits on a rebuild's
@@ -73,9 +75,14 @@ pub async fn rebuild(
     .await?;
 
     let result = replay_and_swap(handle, &mut progress).await;
-    if result.is_err() {
-        // Leave the live view as it was; drop what was built.
+    if let Err(error) = &result {
+        // Leave the live view as it was; drop what was built; say why in the status.
         let _ = drop_shadow_tables(handle).await;
+        let _ = sqlx::query("UPDATE projector_checkpoints SET last_error = $2 WHERE name = $1")
+            .bind(name)
+            .bind(format!("rebuild failed: {error}"))
+            .execute(pool)
+            .await;
     }
     let _ = sqlx::query(
         "UPDATE projector_checkpoints SET rebuild_started_at = NULL, rebuild_position = NULL WHERE name = $1",
@@ -103,6 +110,16 @@ async fn replay_and_swap(
             .await?;
     }
 
+    // Events an operator skipped on the live view stay skipped in the rebuilt one.
+    let skipped: HashSet<Uuid> = sqlx::query_scalar::<_, Vec<Uuid>>(
+        "SELECT skipped_event_ids FROM projector_checkpoints WHERE name = $1",
+    )
+    .bind(handle.name())
+    .fetch_optional(pool)
+    .await?
+    .unwrap_or_default()
+    .into_iter()
+    .collect();
     let total = reader::count_after(pool, LogCursor::START).await?.max(0) as u64;
     let mut cursor = LogCursor::START;
     let mut applied = 0u64;
@@ -110,7 +127,7 @@ async fn replay_and_swap(
         let events = reader::read_after(pool, cursor, REBUILD_BATCH).await?;
         let Some(last) = events.last() else { break };
         let mut tx = pool.begin().await?;
-        apply_to_shadow(&mut tx, handle, &events).await?;
+        apply_to_shadow(&mut tx, handle, &skipped, &events).await?;
         sqlx::query("UPDATE projector_checkpoints SET rebuild_position = $2 WHERE name = $1")
             .bind(handle.name())
             .bind(last.position())
@@ -137,7 +154,7 @@ async fn replay_and_swap(
     loop {
         let events = reader::read_after(&mut *tx, cursor, REBUILD_BATCH).await?;
         let Some(last) = events.last() else { break };
-        apply_to_shadow(&mut tx, handle, &events).await?;
+        apply_to_shadow(&mut tx, handle, &skipped, &events).await?;
         cursor = last.cursor;
         applied += events.len() as u64;
     }
@@ -181,22 +198,51 @@ async fn replay_and_swap(
     Ok(report)
 }
 
+/// Applies a batch to the shadow tables, leaving out the events an operator skipped
+/// on the live view. When the database refuses the batch's data, finds the event
+/// behind it (one savepoint per event) so the error names it.
 async fn apply_to_shadow(
     conn: &mut PgConnection,
     handle: &ProjectorHandle,
-    events: &[store::reader::RecordedEvent],
+    skipped: &HashSet<Uuid>,
+    events: &[RecordedEvent],
 ) -> Result<(), RebuildError> {
-    handle
-        .projection()
-        .apply(conn, Tables::Shadow, events)
-        .await
-        .map_err(|error| match error {
-            ApplyError::Poison { index, reason } => RebuildError::Poisoned {
-                event_id: events[index].event_id,
-                reason,
-            },
-            ApplyError::Database(error) => RebuildError::Database(error),
-        })
+    let kept: Vec<RecordedEvent> = events
+        .iter()
+        .filter(|e| !skipped.contains(&e.event_id))
+        .cloned()
+        .collect();
+    let projection = handle.projection();
+    let poisoned = |index: usize, reason: String| RebuildError::Poisoned {
+        event_id: kept[index].event_id,
+        reason,
+    };
+    let mut attempt = Connection::begin(&mut *conn).await?;
+    match projection.apply(&mut attempt, Tables::Shadow, &kept).await {
+        Ok(()) => Ok(attempt.commit().await?),
+        Err(ApplyError::Poison { index, reason }) => Err(poisoned(index, reason)),
+        Err(ApplyError::Database(error)) if is_data_error(&error) => {
+            attempt.rollback().await?;
+            for (index, event) in kept.iter().enumerate() {
+                let mut one = Connection::begin(&mut *conn).await?;
+                match projection
+                    .apply(&mut one, Tables::Shadow, std::slice::from_ref(event))
+                    .await
+                {
+                    Ok(()) => one.commit().await?,
+                    Err(ApplyError::Poison { reason, .. }) => return Err(poisoned(index, reason)),
+                    Err(ApplyError::Database(error)) => {
+                        return Err(poisoned(
+                            index,
+                            format!("the database refused its effect: {error}"),
+                        ))
+                    }
+                }
+            }
+            Err(RebuildError::Database(error))
+        }
+        Err(ApplyError::Database(error)) => Err(RebuildError::Database(error)),
+    }
 }
 
 async fn drop_shadow_tables(handle: &ProjectorHandle) -> Result<(), sqlx::Error> {
@@ -210,19 +256,11 @@ async fn drop_shadow_tables(handle: &ProjectorHandle) -> Result<(), sqlx::Error>
 
 /// Clears the "rebuilding" mark a crashed rebuild left behind: called when a
 /// projector takes the lead; a running rebuild holds its lock, a crashed one does not.
-pub(crate) async fn clear_stale_rebuild(conn: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> {
-    let row = sqlx::query("SELECT pg_try_advisory_lock(hashtext('rebuild:' || $1)) AS free")
-        .bind(name)
-        .fetch_one(&mut *conn)
-        .await?;
-    if row.try_get::<bool, _>("free")? {
+pub(crate) async fn clear_stale_rebuild(pool: &PgPool, name: &str) -> Result<(), sqlx::Error> {
+    if !crate::projector::lock_held(pool, &format!("rebuild:{name}")).await? {
         sqlx::query("UPDATE projector_checkpoints SET rebuild_started_at = NULL, rebuild_position = NULL WHERE name = $1")
             .bind(name)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("SELECT pg_advisory_unlock(hashtext('rebuild:' || $1))")
-            .bind(name)
-            .execute(&mut *conn)
+            .execute(pool)
             .await?;
     }
     Ok(())
