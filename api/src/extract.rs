@@ -57,14 +57,29 @@ impl<T: DeserializeOwned> CommandBody for Json<T> {
         }
         let canonical = value.to_string();
         let body = serde_path_to_error::deserialize(value).map_err(|error| {
-            let field = error.path().to_string();
-            ApiError::bad_request(
-                "request.invalid_field",
-                format!("{}: {}", field, error.inner()),
-                (field != ".").then_some(field),
-            )
+            let field = offending_field(error.path(), &error.inner().to_string());
+            let detail = match &field {
+                Some(field) => format!("{field}: {}", error.inner()),
+                None => error.inner().to_string(),
+            };
+            ApiError::bad_request("request.invalid_field", detail, field)
         })?;
         Ok((Json(body), canonical))
+    }
+}
+
+/// The JSON path of the field a body error is about. serde reports a missing field
+/// at its parent's path, naming the field only in the message (``missing field `x` ``).
+fn offending_field(path: &serde_path_to_error::Path, message: &str) -> Option<String> {
+    let parent = path.to_string();
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (parent.as_str(), missing) {
+        (".", Some(missing)) => Some(missing.to_owned()),
+        (parent, Some(missing)) => Some(format!("{parent}.{missing}")),
+        (".", None) => None,
+        (parent, None) => Some(parent.to_owned()),
     }
 }
 

@@ -27,6 +27,9 @@ impl From<MoneyBody> for MoneyInput {
     }
 }
 
+/// Significant digits a JSON number (an IEEE 754 double) carries exactly.
+const MAX_EXACT_DIGITS: usize = 15;
+
 /// Reads a decimal amount as text, from a string or a JSON number; the domain then
 /// checks it. A JSON number arrives as an f64, whose shortest round-trip form is the
 /// decimal the client wrote for any amount of up to 15 significant digits.
@@ -47,7 +50,16 @@ fn decimal_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D:
             Ok(v.to_string())
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-            Ok(v.to_string())
+            let text = v.to_string();
+            let digits = text.trim_start_matches('-').chars().filter(char::is_ascii_digit);
+            let significant = digits.skip_while(|d| *d == '0').count();
+            if significant > MAX_EXACT_DIGITS {
+                return Err(E::custom(format!(
+                    "a JSON number with more than {MAX_EXACT_DIGITS} significant digits cannot be read \
+                     exactly; send the amount as a string"
+                )));
+            }
+            Ok(text)
         }
     }
     deserializer.deserialize_any(DecimalText)
@@ -69,6 +81,14 @@ mod tests {
         assert_eq!(amount("0.1").unwrap(), "0.1");
         assert_eq!(amount("1234567.89").unwrap(), "1234567.89");
         assert_eq!(amount("-5").unwrap(), "-5");
+    }
+
+    #[test]
+    fn json_numbers_beyond_fifteen_digits_are_refused_rather_than_rounded() {
+        assert_eq!(amount("12345678901234.5").unwrap(), "12345678901234.5");
+        assert!(amount("100000000000000.01").is_err());
+        assert!(amount("12345678901234.83").is_err());
+        assert_eq!(amount(r#""100000000000000.01""#).unwrap(), "100000000000000.01");
     }
 
     #[test]

@@ -22,6 +22,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // A NUL is valid in a URL but no text column can hold or match it.
+        if parts
+            .uri
+            .query()
+            .is_some_and(|query| query.to_ascii_lowercase().contains("%00"))
+        {
+            return Err(ApiError::bad_request(
+                "query.invalid_parameter",
+                "query parameters cannot contain NUL characters",
+                None,
+            ));
+        }
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(params)| QueryParams(params))
@@ -57,6 +69,16 @@ pub async fn read_your_writes(
             Some("min_position".into()),
         ));
     }
+    // Every position a command answered is in the log already; one beyond its end was
+    // never handed out, and waiting for it would only end in a timeout.
+    let head = store::reader::head_position(&state.pool).await?;
+    if position > head {
+        return Err(ApiError::bad_request(
+            "query.invalid_min_position",
+            format!("min_position {position} is beyond the end of the log ({head})"),
+            Some("min_position".into()),
+        ));
+    }
     let waited = state
         .projections
         .wait_until_applied(projections, position, state.consistency_timeout)
@@ -80,12 +102,13 @@ pub fn limit(limit: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
-/// Validates a page cursor: the `next_cursor` of a previous page (an id).
+/// Validates a page cursor: the `next_cursor` of a previous page (an id), in the
+/// form ids are stored and compared in.
 pub fn cursor(cursor: Option<String>) -> Result<Option<String>, ApiError> {
-    match cursor {
+    match cursor.map(|cursor| Uuid::parse_str(&cursor)) {
         None => Ok(None),
-        Some(cursor) if Uuid::parse_str(&cursor).is_ok() => Ok(Some(cursor)),
-        Some(_) => Err(ApiError::bad_request(
+        Some(Ok(id)) => Ok(Some(id.to_string())),
+        Some(Err(_)) => Err(ApiError::bad_request(
             "query.invalid_cursor",
             "cursor must be the next_cursor of a previous page",
             Some("cursor".into()),

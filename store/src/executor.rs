@@ -158,7 +158,9 @@ where
                 .await
                 .map_err(infrastructure)?
         };
-        if let Some(expected) = options.expected_version {
+        // An aggregate that does not exist has no version to match: the command itself
+        // says what is wrong (not found).
+        if let Some(expected) = options.expected_version.filter(|_| context.version > 0) {
             if context.version != expected && context.from_cache {
                 // Our copy may be stale; only the database can say the client is wrong.
                 self.store.forget(aggregate_id);

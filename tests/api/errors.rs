@@ -150,3 +150,87 @@ async fn unknown_routes_and_methods_are_problems() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn text_no_store_can_hold_is_refused_with_422() {
+    let app = spawn_app().await;
+    let mut nul = campaign_body();
+    nul["name"] = json!("Eve\u{0}Launch");
+    let problem = assert_problem(
+        app.post_json("/campaigns", &nul).await,
+        422,
+        "campaign.invalid_name",
+    )
+    .await;
+    assert_eq!(problem["field"], "name");
+    let mut ancient = campaign_body();
+    ancient["starts_at"] = json!("0000-06-01T00:00:00Z");
+    ancient["ends_at"] = json!("2026-06-01T00:00:00Z");
+    let problem = assert_problem(
+        app.post_json("/campaigns", &ancient).await,
+        422,
+        "campaign.schedule_out_of_range",
+    )
+    .await;
+    assert_eq!(problem["field"], "starts_at");
+    let mut partner = partner_body();
+    partner["profile"] = json!("nul\u{0}");
+    assert_problem(
+        app.post_json("/partners", &partner).await,
+        422,
+        "partner.invalid_profile",
+    )
+    .await;
+    assert_eq!(app.count_events().await, 0);
+}
+
+#[tokio::test]
+async fn a_missing_field_is_named() {
+    let app = spawn_app().await;
+    let mut body = campaign_body();
+    body["budget"].as_object_mut().unwrap().remove("currency");
+    let problem = assert_problem(
+        app.post_json("/campaigns", &body).await,
+        400,
+        "request.invalid_field",
+    )
+    .await;
+    assert_eq!(problem["field"], "budget.currency");
+}
+
+#[tokio::test]
+async fn amounts_a_json_number_cannot_carry_exactly_are_refused_not_rounded() {
+    let app = spawn_app().await;
+    let id = app.create_campaign().await;
+    let body = r#"{"amount": 100000000000000.01, "currency": "USD"}"#;
+    let response = app
+        .request(Method::PUT, &format!("/campaigns/{id}/budget"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 400, "request.invalid_field").await;
+    assert_eq!(problem["field"], "amount");
+    // The same amount as a string is exact.
+    let exact = json!({"amount": "100000000000000.01", "currency": "USD"});
+    accepted(
+        app.put_json(&format!("/campaigns/{id}/budget"), &exact).await,
+        200,
+    )
+    .await;
+    let last = app.stored_events(&id).await.pop().unwrap();
+    assert_eq!(last.4["BudgetChanged"]["budget"]["amount"], "100000000000000.01");
+}
+
+#[tokio::test]
+async fn if_match_on_an_unknown_aggregate_is_404() {
+    let app = spawn_app().await;
+    let request = app
+        .request(
+            Method::POST,
+            &format!("/campaigns/{}/activate", uuid::Uuid::new_v4()),
+        )
+        .header("If-Match", "\"1\"");
+    assert_problem(request.send().await.unwrap(), 404, "campaign.not_found").await;
+}

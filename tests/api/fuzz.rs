@@ -92,5 +92,62 @@ fn no_command_body_ever_gets_a_5xx() {
         });
         prop_assert!(status.as_u16() < 500, "{} {} with {:?} answered {}", method, path, String::from_utf8_lossy(&body), status);
     });
+    // Whatever the commands wrote, the projectors applied it (nothing a client sends
+    // may stop a view).
+    runtime.block_on(async {
+        for name in ["campaigns", "partners"] {
+            let status = app.wait_for_projection(name, |s| s["lag"] == 0).await;
+            assert_eq!(status["state"], "running", "{status}");
+        }
+    });
+
+    // Query strings: never a 5xx either.
+    let config = ProptestConfig {
+        cases: 200,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(path in 0..QUERY_PATHS.len(), params in prop::collection::vec((query_key(), query_value()), 0..4))| {
+        let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let path = format!("{}?{}", QUERY_PATHS[path].replace("{c}", &campaign).replace("{p}", &partner), query.join("&"));
+        let status = runtime.block_on(async { app.request(Method::GET, &path).send().await.unwrap().status() });
+        prop_assert!(status.as_u16() < 500, "GET {} answered {}", path, status);
+    });
     drop(app);
+}
+
+const QUERY_PATHS: &[&str] = &[
+    "/campaigns",
+    "/campaigns/{c}",
+    "/campaigns/{c}/events",
+    "/partners",
+    "/partners/{p}",
+    "/projections",
+];
+
+fn query_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("brand_id".to_owned()),
+        Just("status".to_owned()),
+        Just("limit".to_owned()),
+        Just("cursor".to_owned()),
+        Just("min_position".to_owned()),
+        Just("kind".to_owned()),
+        Just("q".to_owned()),
+        "[a-z]{1,6}",
+    ]
+}
+
+/// Query values, percent-encoded or raw, including NUL and huge numbers.
+fn query_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("%00".to_owned()),
+        Just("99999999999999999999".to_owned()),
+        Just("-1".to_owned()),
+        Just("0".to_owned()),
+        Just("active".to_owned()),
+        Just("%F0%9F%98%80".to_owned()),
+        Just("%FF%FE".to_owned()),
+        "[a-zA-Z0-9%_.-]{0,12}",
+    ]
 }

@@ -21,9 +21,26 @@ async fn a_retried_creation_answers_the_same_campaign_and_event_ids() {
     let first_location = first.headers()["location"].clone();
     let first = accepted(first, 201).await;
     // The same body with other spacing and key order is the same request.
-    let reordered: Value =
-        serde_json::from_str(&serde_json::to_string_pretty(&campaign_body()).unwrap()).unwrap();
-    let retry = post_with_key(&app, "/campaigns", "create-1", &reordered).await;
+    let mut reordered = String::from("{\n  ");
+    let fields = campaign_body();
+    let mut members: Vec<String> = fields
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(key, value)| format!("{key:?} :  {value}"))
+        .collect();
+    members.reverse();
+    reordered.push_str(&members.join(",\n  "));
+    reordered.push_str("\n}");
+    assert_ne!(reordered, campaign_body().to_string());
+    let retry = app
+        .request(Method::POST, "/campaigns")
+        .header("Idempotency-Key", "create-1")
+        .header("content-type", "application/json")
+        .body(reordered)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
     assert_eq!(retry.headers()["location"], first_location);
     let retry = accepted(retry, 201).await;

@@ -20,6 +20,46 @@ async fn read_models(db: &PgPool) -> Vec<Value> {
     rows
 }
 
+/// The identities of the live read-model tables (a swap replaces them).
+async fn table_oids(db: &PgPool) -> Vec<i64> {
+    let mut oids = Vec::new();
+    for table in ["campaign_view", "partner_campaigns", "partner_view"] {
+        oids.push(
+            sqlx::query_scalar(&format!("SELECT '{table}'::regclass::oid::bigint"))
+                .fetch_one(db)
+                .await
+                .unwrap(),
+        );
+    }
+    oids
+}
+
+/// Rebuilds one view over HTTP and waits until it is swapped in and caught up.
+async fn rebuild(app: &TestApp, name: &str) {
+    let response = app.post(&format!("/admin/projections/{name}/rebuild")).await;
+    assert_eq!(response.status(), 202, "{name}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let still: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM projector_checkpoints WHERE name = $1 AND rebuild_started_at IS NOT NULL",
+        )
+        .bind(name)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        if still == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rebuild of {name} never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let status = app.wait_for_projection(name, |s| s["lag"] == 0).await;
+    assert!(status["last_error"].is_null(), "rebuild of {name}: {status}");
+}
+
 /// A bit of everything, so the views have something to show.
 async fn some_history(app: &TestApp) -> i64 {
     let partner = app.register_partner().await;
@@ -86,6 +126,8 @@ fn created_payload(name: &str) -> Value {
 #[tokio::test]
 async fn an_event_committed_late_is_not_skipped() {
     let app = spawn_app().await;
+    app.wait_for_projection("campaigns", |s| s["state"] == "running")
+        .await;
     // A transaction appends an event (position P) and stays open...
     let early = Uuid::now_v7().to_string();
     let mut open = app.db.begin().await.unwrap();
@@ -193,16 +235,10 @@ async fn a_rebuilt_view_equals_the_incrementally_built_one() {
     }
     let incremental = read_models(&app.db).await;
     assert!(!incremental.is_empty());
+    let live_tables = table_oids(&app.db).await;
 
     for name in ["campaigns", "partners"] {
-        let response = app.post(&format!("/admin/projections/{name}/rebuild")).await;
-        assert_eq!(response.status(), 202, "{name}");
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["action"], "rebuilding");
-    }
-    for name in ["campaigns", "partners"] {
-        app.wait_for_projection(name, |s| s["state"] == "running" && s["lag"] == 0)
-            .await;
+        rebuild(&app, name).await;
     }
     // The swap replaced the live tables and dropped the shadows.
     let shadows: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename LIKE '%__rebuild'")
@@ -210,6 +246,14 @@ async fn a_rebuilt_view_equals_the_incrementally_built_one() {
         .await
         .unwrap();
     assert_eq!(shadows, 0);
+    let swapped = table_oids(&app.db).await;
+    assert!(
+        live_tables
+            .iter()
+            .zip(&swapped)
+            .all(|(before, after)| before != after),
+        "the tables were swapped"
+    );
     assert_eq!(read_models(&app.db).await, incremental);
 
     // The view keeps following the log after the swap.
@@ -340,4 +384,73 @@ async fn a_standby_takes_over_when_the_leader_dies() {
     );
     assert_eq!(standby_status("campaigns").await, "running");
     standby.kill();
+}
+
+#[tokio::test]
+async fn an_event_the_database_refuses_poisons_the_projector_at_that_event_only() {
+    let app = spawn_app().await;
+    app.wait_for_projection("campaigns", |s| s["state"] == "running")
+        .await;
+    // One transaction, two events: a good one, then one whose name no jsonb column
+    // can hold (the events table's json column keeps it as text).
+    let (good, bad) = (Uuid::now_v7().to_string(), Uuid::now_v7().to_string());
+    let mut tx = app.db.begin().await.unwrap();
+    append_raw(&mut tx, &good, created_payload("good")).await;
+    let bad_position = append_raw(&mut tx, &bad, created_payload("bad\u{0}name")).await;
+    tx.commit().await.unwrap();
+
+    let failed = app
+        .wait_for_projection("campaigns", |s| s["state"] == "failed")
+        .await;
+
+    assert_eq!(failed["failed_position"], bad_position);
+    assert!(
+        failed["last_error"].as_str().unwrap().contains("refused"),
+        "{failed}"
+    );
+    app.get_json(&format!("/campaigns/{good}")).await;
+    assert_problem(
+        app.get(&format!("/campaigns/{bad}")).await,
+        404,
+        "campaign.not_found",
+    )
+    .await;
+    // The stream still reads (the payload is returned as stored).
+    app.get_json(&format!("/campaigns/{bad}/events")).await;
+    // Skipped, it stays skipped in a rebuilt view.
+    let skipped = app.post("/admin/projections/campaigns/skip").await;
+    assert_eq!(skipped.status(), 200);
+    app.wait_for_projection("campaigns", |s| s["state"] == "running" && s["lag"] == 0)
+        .await;
+    let before = read_models(&app.db).await;
+    rebuild(&app, "campaigns").await;
+    assert_eq!(read_models(&app.db).await, before);
+}
+
+#[tokio::test]
+async fn a_rebuild_under_concurrent_writes_loses_and_doubles_nothing() {
+    let app = spawn_app().await;
+    some_history(&app).await;
+    let writes = async {
+        let mut last = 0;
+        for _ in 0..30 {
+            last = app.create_campaign_with(&campaign_body()).await["position"]
+                .as_i64()
+                .unwrap();
+        }
+        last
+    };
+    let (last, ()) = tokio::join!(writes, rebuild(&app, "campaigns"));
+    app.get_json(&format!("/campaigns?min_position={last}")).await;
+    app.wait_for_projection("campaigns", |s| s["lag"] == 0).await;
+    let during = read_models(&app.db).await;
+
+    // A second rebuild, with nothing happening, builds the same rows.
+    rebuild(&app, "campaigns").await;
+    assert_eq!(read_models(&app.db).await, during);
+    let campaigns: i64 = sqlx::query_scalar("SELECT count(*) FROM campaign_view")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(campaigns, 4 + 30);
 }

@@ -132,6 +132,7 @@ async fn bad_query_parameters_are_400_problems() {
         ("/campaigns?cursor=abc", "query.invalid_cursor"),
         ("/campaigns?brand=x", "query.invalid_parameter"),
         ("/campaigns?min_position=-1", "query.invalid_min_position"),
+        ("/campaigns?min_position=1000", "query.invalid_min_position"),
         ("/partners?kind=robot", "query.invalid_filter"),
         ("/partners?status=gone", "query.invalid_filter"),
         (
