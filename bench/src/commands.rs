@@ -94,7 +94,7 @@ async fn raw(database_url: &str, clients: usize, duration: Duration) -> anyhow::
     let created = json!({"CampaignCreated": {"name": "Bench", "brand_id": "brand-1",
         "budget": {"amount": "10000.00", "currency": "USD"}, "schedule": null}})
     .to_string();
-    let added = |n: u64| json!({"ParticipantAdded": {"participant": participant_json(n)}}).to_string();
+    let added = |n: u64| json!({"ParticipantAdded": participant_json(n)}).to_string();
     let rows = Arc::new((created, added(0), added(1)));
     drive(clients, duration, move |_| {
         let (pool, rows) = (pool.clone(), rows.clone());

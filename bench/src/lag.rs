@@ -37,6 +37,7 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
         aggregate_cache_capacity: 10_000,
         consistency_timeout: Duration::from_secs(5),
         projectors: ProjectorSettings::default(),
+        relay: None,
     };
     let app = Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());

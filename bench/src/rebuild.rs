@@ -48,7 +48,7 @@ impl View<Campaign> for StockCampaignView {
                 self.starts_at = schedule.map(|s| s.starts_at.to_rfc3339());
                 self.ends_at = schedule.map(|s| s.ends_at.to_rfc3339());
             }
-            CampaignEvent::ParticipantAdded { participant } => self.participants.push(participant.clone()),
+            CampaignEvent::ParticipantAdded(participant) => self.participants.push(participant.clone()),
             CampaignEvent::ParticipantRemoved { partner_id } => {
                 self.participants.retain(|p| &p.partner_id != partner_id)
             }

@@ -95,7 +95,7 @@ impl CampaignView {
         match event {
             // Refused by `apply` before it gets here.
             CampaignEvent::CampaignCreated { .. } => {}
-            CampaignEvent::ParticipantAdded { participant } => self.participants.push(participant),
+            CampaignEvent::ParticipantAdded(participant) => self.participants.push(participant),
             CampaignEvent::ParticipantRemoved { partner_id } => {
                 self.participants.retain(|p| p.partner_id != partner_id)
             }
@@ -248,9 +248,7 @@ mod tests {
         let view = CampaignView::apply(
             Some(view),
             &recorded(2),
-            CampaignEvent::ParticipantAdded {
-                participant: participant("p-1"),
-            },
+            CampaignEvent::ParticipantAdded(participant("p-1")),
         )
         .unwrap();
         let last = recorded(3);

@@ -454,3 +454,54 @@ async fn a_rebuild_under_concurrent_writes_loses_and_doubles_nothing() {
         .unwrap();
     assert_eq!(campaigns, 4 + 30);
 }
+
+#[tokio::test]
+async fn events_stored_in_an_old_version_are_upcast_for_commands_and_views() {
+    let app = spawn_app().await;
+    // A campaign whose participant was stored as ParticipantAdded 1.0 (nested shape).
+    let id = Uuid::now_v7().to_string();
+    let mut tx = app.db.begin().await.unwrap();
+    append_raw(&mut tx, &id, created_payload("old")).await;
+    let v1 = json!({"ParticipantAdded": {"participant":
+        {"partner_id": "p-old", "kind": "affiliate", "name": "Old Partner", "profile": ""}}});
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('Campaign', $1, 2, 'ParticipantAdded', '1.0', $2::json, '{}')",
+    )
+    .bind(&id)
+    .bind(v1.to_string())
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    // The aggregate reads it (activation needs the participant)...
+    let activated = accepted(app.post(&format!("/campaigns/{id}/activate")).await, 200).await;
+    assert_eq!(activated["version"], 3);
+    // ...so do the views...
+    let view = app
+        .get_json(&format!("/campaigns/{id}?min_position={}", activated["position"]))
+        .await;
+    assert_eq!(view["participants"][0]["partner_id"], "p-old");
+    assert_eq!(view["status"], "active");
+    // ...and new events are written in the current version.
+    let added = accepted(
+        app.post_json(&format!("/campaigns/{id}/participants"), &participant("p-new"))
+            .await,
+        200,
+    )
+    .await;
+    let stream = app
+        .get_json(&format!(
+            "/campaigns/{id}/events?min_position={}",
+            added["position"]
+        ))
+        .await;
+    let versions: Vec<&str> = stream["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["1.0", "1.0", "1.0", "2.0"]);
+}

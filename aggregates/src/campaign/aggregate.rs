@@ -230,7 +230,7 @@ impl Campaign {
                     partner_id: participant.partner_id,
                 });
             }
-            events.push(CampaignEvent::ParticipantAdded { participant });
+            events.push(CampaignEvent::ParticipantAdded(participant));
         }
         Ok(events)
     }
@@ -251,7 +251,7 @@ impl Campaign {
                 max: MAX_PARTICIPANTS,
             });
         }
-        Ok(CampaignEvent::ParticipantAdded { participant })
+        Ok(CampaignEvent::ParticipantAdded(participant))
     }
 
     fn remove_participant(&self, partner_id: &str) -> Result<CampaignEvent, CampaignError> {
@@ -367,7 +367,7 @@ impl Aggregate for Campaign {
                 self.budget = Some(budget);
                 self.schedule = schedule;
             }
-            CampaignEvent::ParticipantAdded { participant } => self.participants.push(participant),
+            CampaignEvent::ParticipantAdded(participant) => self.participants.push(participant),
             CampaignEvent::ParticipantRemoved { partner_id } => self
                 .participants
                 .retain(|participant| participant.partner_id != partner_id),

@@ -36,6 +36,9 @@ pub struct Participant {
     pub profile: String,
 }
 
+/// The version `ParticipantAdded` is written with (see [`crate::upcasters`]).
+pub const PARTICIPANT_ADDED_VERSION: &str = "2.0";
+
 /// Something that happened to a campaign.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CampaignEvent {
@@ -51,11 +54,10 @@ pub enum CampaignEvent {
         /// When the campaign runs, if already known.
         schedule: Option<Schedule>,
     },
-    /// A partner joined the campaign.
-    ParticipantAdded {
-        /// The partner who joined.
-        participant: Participant,
-    },
+    /// A partner joined the campaign. Version 2.0 stores the participant's fields
+    /// directly (`{"ParticipantAdded": {"partner_id": …}}`); version 1.0 nested them
+    /// under `participant` and is read through [`crate::upcasters`].
+    ParticipantAdded(Participant),
     /// A partner left the campaign.
     ParticipantRemoved {
         /// Id of the partner who left.
@@ -105,7 +107,7 @@ impl DomainEvent for CampaignEvent {
     fn event_type(&self) -> String {
         let event_type = match self {
             Self::CampaignCreated { .. } => "CampaignCreated",
-            Self::ParticipantAdded { .. } => "ParticipantAdded",
+            Self::ParticipantAdded(_) => "ParticipantAdded",
             Self::ParticipantRemoved { .. } => "ParticipantRemoved",
             Self::BudgetChanged { .. } => "BudgetChanged",
             Self::CampaignRescheduled { .. } => "CampaignRescheduled",
@@ -120,6 +122,10 @@ impl DomainEvent for CampaignEvent {
 
     /// Version of the payload shape; every event is still at its first version.
     fn event_version(&self) -> String {
-        "1.0".to_owned()
+        match self {
+            Self::ParticipantAdded(_) => PARTICIPANT_ADDED_VERSION,
+            _ => "1.0",
+        }
+        .to_owned()
     }
 }

@@ -32,4 +32,4 @@ mod tests;
 pub use aggregate::{Campaign, CampaignStatus, MAX_PARTICIPANTS};
 pub use commands::{CampaignCommand, MoneyInput, ParticipantInput};
 pub use errors::{CampaignError, ParticipantError};
-pub use events::{CampaignEvent, Participant, Schedule, CAMPAIGN_EVENT_TYPES};
+pub use events::{CampaignEvent, Participant, Schedule, CAMPAIGN_EVENT_TYPES, PARTICIPANT_ADDED_VERSION};

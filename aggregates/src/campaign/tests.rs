@@ -104,9 +104,7 @@ fn created() -> CampaignEvent {
 }
 
 fn added(id: &str) -> CampaignEvent {
-    CampaignEvent::ParticipantAdded {
-        participant: participant(id),
-    }
+    CampaignEvent::ParticipantAdded(participant(id))
 }
 
 fn draft() -> Vec<CampaignEvent> {
@@ -248,9 +246,7 @@ fn create_emits_created_then_each_participant_in_request_order() {
             schedule: Some(summer()),
         },
         added("p-1"),
-        CampaignEvent::ParticipantAdded {
-            participant: expected_second,
-        },
+        CampaignEvent::ParticipantAdded(expected_second),
     ]);
 }
 
@@ -929,12 +925,12 @@ fn every_event_has_a_stable_json_shape() {
             "budget": {"amount": "10000.00", "currency": "USD"},
             "schedule": {"starts_at": "2025-06-01T00:00:00Z", "ends_at": "2025-08-31T00:00:00Z"},
         }}),
-        json!({"ParticipantAdded": {"participant": {
+        json!({"ParticipantAdded": {
             "partner_id": "p-1",
             "kind": "influencer",
             "name": "Partner p-1",
             "profile": "Fashion, 200k followers",
-        }}}),
+        }}),
         json!({"ParticipantRemoved": {"partner_id": "p-1"}}),
         json!({"BudgetChanged": {"budget": {"amount": "5000", "currency": "JPY"}}}),
         json!({"CampaignRescheduled": {"schedule": {
@@ -972,7 +968,12 @@ fn event_types_are_the_variant_names_and_all_listed() {
     assert_eq!(events.len(), CAMPAIGN_EVENT_TYPES.len());
     for (event, listed) in events.iter().zip(CAMPAIGN_EVENT_TYPES) {
         assert_eq!(event.event_type(), *listed);
-        assert_eq!(event.event_version(), "1.0");
+        let version = if event.event_type() == "ParticipantAdded" {
+            "2.0"
+        } else {
+            "1.0"
+        };
+        assert_eq!(event.event_version(), version);
         let json = serde_json::to_value(event).unwrap();
         let tag = json
             .as_str()
