@@ -1,1 +1,63 @@
-//! placeholder: the outbox relay (issue 5) is being written
+//! The outbox relay: forwards every committed domain event to the message bus as a versioned
+//! integration event, at least once, in order per aggregate.
+//!
+//! ```text
+//!  events table ──read_after (commit order)──> Relay ──encode──> Publisher ──> Pulsar topics
+//!  (the outbox)        ▲                         │  (v1 CloudEvents)  (send_non_blocking,   campaign-events
+//!                      └── relay_checkpoints <───┘  after receipts)     receipts)           partner-events
+//! ```
+//!
+//! - The event log is the outbox: an event exists if and only if its command committed, so
+//!   no separate outbox table has to be filled in the same transaction.
+//! - The checkpoint moves only behind the broker's send receipts: after any crash the relay
+//!   resends from it. At-least-once: consumers deduplicate on the event id, which is the
+//!   CloudEvent `id` and the `event_id` message property.
+//! - One relay publishes at a time, across processes (an advisory lock, and Exclusive
+//!   producers on the broker side).
+//! - What is published is a public contract ([`v1`]), mapped from the domain events
+//!   ([`mapping`]) apart from any transport ([`transport`]), and documented by the JSON Schema
+//!   files in `bus/schemas/v1/`.
+//!
+//! ```no_run
+//! # async fn run(pool: sqlx::PgPool) {
+//! use bus::{PulsarSettings, PulsarTransport, Relay, RelayConfig};
+//! let transport = PulsarTransport::new(PulsarSettings::new("pulsar://127.0.0.1:6650"));
+//! let relay = Relay::new(pool, transport, RelayConfig::default()).spawn();
+//! let status = relay.handle().status().await; // GET /relay
+//! relay.shutdown().await;
+//! # }
+//! ```
+//!
+//! # Layout
+//! - [`v1`]: the integration events of schema version 1 (CloudEvents envelope, `data`
+//!   structs, type names) and [`v1::decode`] for consumers.
+//! - [`mapping`]: domain event (as stored) → v1 integration event.
+//! - [`message`]: [`OutgoingMessage`], an encoded integration event with its key and
+//!   properties, for any transport.
+//! - [`transport`]: the [`Transport`] / [`Publisher`] traits the relay publishes through.
+//! - [`pulsar_transport`]: [`PulsarTransport`], the Apache Pulsar implementation.
+//! - [`relay`]: [`Relay`], the loop: lock, send, await receipts, checkpoint, back off; and
+//!   `tail`, its reader task: reads the log in commit order and encodes ahead of the sends.
+//! - [`status`]: [`RelayStatus`], what `GET /relay` shows.
+//! - [`backoff`]: [`Backoff`], the waits between attempts (also used by the tracking consumer).
+//! - [`checkpoint`], [`lock`]: the relay's row in `relay_checkpoints` and its advisory lock.
+//!   SQL in `bus/sql/`.
+
+pub mod backoff;
+pub mod checkpoint;
+pub mod lock;
+pub mod mapping;
+pub mod message;
+pub mod pulsar_transport;
+pub mod relay;
+pub mod status;
+mod tail;
+pub mod transport;
+pub mod v1;
+
+pub use backoff::Backoff;
+pub use message::{EventStream, OutgoingMessage};
+pub use pulsar_transport::{PulsarSettings, PulsarTransport, DEFAULT_CAMPAIGN_TOPIC, DEFAULT_PARTNER_TOPIC};
+pub use relay::{Relay, RelayConfig, RelayHandle, RelayTask};
+pub use status::{RelayProgress, RelayState, RelayStatus};
+pub use transport::{PublishError, Publisher, Receipt, Transport};

@@ -21,5 +21,7 @@ SELECT transaction_id::text::bigint AS transaction_id,
 FROM events
 WHERE (transaction_id, position) > ($1::text::xid8, $2)
   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY transaction_id, position
+-- Qualified: the bare names would sort by the converted output column, which no
+-- index serves (a full sort of the backlog on every read).
+ORDER BY events.transaction_id, events.position
 LIMIT $3

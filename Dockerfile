@@ -1,0 +1,32 @@
+# The `alpes` binary (alpes serve, alpes relay, alpes tracking), for docker-compose's `app`
+# profile. Needs a .dockerignore that leaves out target/ and .git/ (the build context
+# would otherwise carry gigabytes of build artefacts).
+
+# --- build ------------------------------------------------------------------------------
+FROM rust:1-bookworm AS build
+# protoc: the `pulsar` crate generates its protocol types at build time;
+# libssl-dev, pkg-config: its TLS (native-tls).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends protobuf-compiler libssl-dev pkg-config \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+# --locked: exactly the dependency versions the tests ran with.
+RUN cargo build --release --locked --bin alpes \
+ && cp target/release/alpes /usr/local/bin/alpes
+
+# --- run --------------------------------------------------------------------------------
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --no-create-home alpes
+COPY --from=build /usr/local/bin/alpes /usr/local/bin/alpes
+USER alpes
+# Inside a container the services must listen on every interface, not 127.0.0.1.
+ENV ALPES_BIND=0.0.0.0:8000 \
+    ALPES_TRACKING_BIND=0.0.0.0:8003 \
+    ALPES_LOG_FORMAT=json
+EXPOSE 8000 8003
+ENTRYPOINT ["alpes"]
+CMD ["serve"]

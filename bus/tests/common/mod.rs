@@ -1,0 +1,271 @@
+//! Helpers of the relay's integration tests: a fresh database per test, a command writer,
+//! a relay with short timings on a test broker, bounded waits.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use aggregates::campaign::{Campaign, CampaignCommand, MoneyInput, ParticipantInput};
+use aggregates::partner::{Partner, PartnerCommand};
+use bus::{PulsarSettings, PulsarTransport, Relay, RelayConfig, RelayTask};
+use pulsar_test_broker::{StoredMessage, TestBroker};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+use store::{AlpesEventStore, CommandExecutor, CommandOptions, EventLog};
+use uuid::Uuid;
+
+/// How long a test waits for what should happen in well under a second.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub const CAMPAIGN_TOPIC: &str = "persistent://public/default/campaign-events";
+pub const PARTNER_TOPIC: &str = "persistent://public/default/partner-events";
+
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+fn database_server() -> String {
+    std::env::var("TEST_DATABASE_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A new, migrated database, dropped with the value.
+pub struct TestDb {
+    pub pool: PgPool,
+    pub url: String,
+    name: String,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        init_logs();
+        let name = format!("alpes_test_{}", Uuid::new_v4().simple());
+        let admin = PgPool::connect(&format!("{}/postgres", database_server()))
+            .await
+            .expect("connect to the test Postgres");
+        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
+            .execute(&admin)
+            .await
+            .expect("create the test database");
+        admin.close().await;
+        let url = format!("{}/{name}", database_server());
+        let pool = PgPool::connect(&url).await.expect("connect to the test database");
+        store::MIGRATOR.run(&pool).await.expect("migrations");
+        TestDb { pool, url, name }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(admin) = PgPool::connect(&format!("{}/postgres", database_server())).await {
+                    let _ = sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
+                        .execute(&admin)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Runs commands against the store, as the API does.
+pub struct Writer {
+    campaigns: CommandExecutor<Campaign>,
+    partners: CommandExecutor<Partner>,
+}
+
+impl Writer {
+    pub fn new(pool: &PgPool) -> Writer {
+        let log = EventLog::new(pool.clone());
+        Writer {
+            campaigns: CommandExecutor::new(AlpesEventStore::new(log.clone(), vec![], 1000), ()),
+            partners: CommandExecutor::new(AlpesEventStore::new(log, vec![], 1000), ()),
+        }
+    }
+
+    /// A draft campaign with these participants (one event each, after `CampaignCreated`).
+    pub async fn create_campaign(&self, participants: &[&str]) -> String {
+        let id = Uuid::now_v7().to_string();
+        let command = CampaignCommand::CreateCampaign {
+            name: "Summer launch".into(),
+            brand_id: "brand-1".into(),
+            budget: MoneyInput {
+                amount: "10000".into(),
+                currency: "USD".into(),
+            },
+            starts_at: None,
+            ends_at: None,
+            participants: participants
+                .iter()
+                .map(|partner_id| ParticipantInput {
+                    partner_id: (*partner_id).into(),
+                    kind: "affiliate".into(),
+                    name: format!("Partner {partner_id}"),
+                    profile: String::new(),
+                })
+                .collect(),
+        };
+        self.campaign(&id, command).await;
+        id
+    }
+
+    pub async fn campaign(&self, id: &str, command: CampaignCommand) {
+        self.campaigns
+            .execute(id, command, CommandOptions::default())
+            .await
+            .expect("campaign command accepted");
+    }
+
+    pub async fn register_partner(&self) -> String {
+        let id = Uuid::now_v7().to_string();
+        let command = PartnerCommand::RegisterPartner {
+            name: "Alice".into(),
+            kind: "influencer".into(),
+            profile: "200k followers".into(),
+            email: Some("alice@example.com".into()),
+        };
+        self.partners
+            .execute(&id, command, CommandOptions::default())
+            .await
+            .expect("partner command accepted");
+        id
+    }
+
+    /// `count` campaigns, each created with one participant then activated and paused:
+    /// four events each.
+    pub async fn campaigns_with_history(&self, count: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        for _ in 0..count {
+            let id = self.create_campaign(&["p-1"]).await;
+            self.campaign(&id, CampaignCommand::Activate).await;
+            self.campaign(&id, CampaignCommand::Pause).await;
+            ids.push(id);
+        }
+        ids
+    }
+}
+
+/// Relay timings for tests: fast polls, short backoffs.
+pub fn relay_config() -> RelayConfig {
+    RelayConfig {
+        poll_interval: Duration::from_millis(100),
+        checkpoint_interval: Duration::from_millis(20),
+        min_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(300),
+        lock_retry_interval: Duration::from_millis(50),
+        lock_check_interval: Duration::from_millis(200),
+        drain_timeout: Duration::from_secs(2),
+        ..RelayConfig::default()
+    }
+}
+
+pub fn pulsar_settings(broker: &TestBroker) -> PulsarSettings {
+    PulsarSettings {
+        operation_timeout: Duration::from_secs(1),
+        connection_timeout: Duration::from_secs(1),
+        ..PulsarSettings::new(broker.url())
+    }
+}
+
+pub fn spawn_relay(db: &TestDb, broker: &TestBroker, config: RelayConfig) -> RelayTask {
+    Relay::new(
+        db.pool.clone(),
+        PulsarTransport::new(pulsar_settings(broker)),
+        config,
+    )
+    .spawn()
+}
+
+/// Every committed event: event id → (aggregate id, sequence).
+pub async fn committed_events(pool: &PgPool) -> HashMap<Uuid, (String, i64)> {
+    let rows: Vec<(Uuid, String, i64)> =
+        sqlx::query_as("SELECT event_id, aggregate_id, sequence FROM events")
+            .fetch_all(pool)
+            .await
+            .expect("read the events");
+    rows.into_iter()
+        .map(|(event_id, aggregate_id, sequence)| (event_id, (aggregate_id, sequence)))
+        .collect()
+}
+
+/// What was published: each topic's messages in the order it stores them (an aggregate's
+/// messages are all on one topic).
+pub fn published(broker: &TestBroker) -> Vec<Published> {
+    [CAMPAIGN_TOPIC, PARTNER_TOPIC]
+        .iter()
+        .flat_map(|topic| broker.messages(topic))
+        .map(|message| Published::from(&message))
+        .collect()
+}
+
+/// One published message, decoded.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub key: String,
+    pub event_id: Uuid,
+    pub sequence: i64,
+    pub event_type: String,
+}
+
+impl From<&StoredMessage> for Published {
+    fn from(message: &StoredMessage) -> Self {
+        let event = bus::v1::decode(&message.payload).expect("a v1 integration event");
+        Published {
+            key: message.partition_key.clone().unwrap_or_default(),
+            event_id: event.id,
+            sequence: event.aggregatesequence,
+            event_type: event.event_type,
+        }
+    }
+}
+
+/// At-least-once in order per aggregate: for every key, each message's sequence is at most
+/// one above the highest sequence published before it (an event is never published before
+/// its predecessor was), and the first publications come in sequence order.
+pub fn assert_in_order_per_aggregate(messages: &[Published]) {
+    let mut highest: HashMap<&str, i64> = HashMap::new();
+    for message in messages {
+        let seen = highest.entry(&message.key).or_insert(0);
+        assert!(
+            message.sequence <= *seen + 1,
+            "aggregate {}: sequence {} published after only {}",
+            message.key,
+            message.sequence,
+            seen
+        );
+        *seen = (*seen).max(message.sequence);
+    }
+}
+
+/// Waits until `condition` holds, for at most [`WAIT`].
+pub async fn eventually<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until the relay's saved checkpoint is at the log's head (nothing left to publish).
+pub async fn caught_up(relay: &bus::RelayHandle) {
+    eventually("the relay to catch up", || async {
+        let status = relay.status().await;
+        status.lag == Some(0)
+    })
+    .await;
+}

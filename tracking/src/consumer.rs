@@ -1,0 +1,333 @@
+//! The consumer: feeds the view from the Pulsar topics, one loop per topic.
+//!
+//! Each topic has its own consumer on the durable Key_Shared subscription (instances of the
+//! service share the keys, each aggregate's events going to one of them), starting from the
+//! earliest message when the subscription is new so the view sees every campaign's history.
+//! A loop per topic rather than one multi-topic consumer: the `pulsar` crate's multi-topic
+//! consumer drops a topic that fails and reports nothing, whereas a single-topic consumer's
+//! failure ends its stream, and the loop then subscribes again after a backoff.
+//!
+//! Per message:
+//! - it decodes as a v1 event and is applied (or was already: a duplicate): acknowledged;
+//! - it does not decode, or the database refuses it for good: negatively acknowledged. The
+//!   broker redelivers it; after `max_redeliveries` the crate's `DeadLetterPolicy` moves it
+//!   to the dead-letter topic. Other messages keep flowing meanwhile: one bad message never
+//!   blocks the rest.
+//! - the database is unreachable: retried in place with backoff (never dead-lettered: the
+//!   message is fine, the database will be back).
+//!
+//! Batched messages are settled together (see [`crate::acks`]).
+
+use bus::Backoff;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use pulsar::consumer::{DeadLetterPolicy, InitialPosition, Message};
+use pulsar::{
+    ConnectionRetryOptions, Consumer, ConsumerOptions, OperationRetryOptions, Pulsar, SubType, TokioExecutor,
+};
+use serde::Serialize;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::acks::{AckTracker, Settlement};
+use crate::config::TrackingConfig;
+use crate::view;
+
+/// What a topic's consumer is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsumerState {
+    Connecting,
+    Consuming,
+    /// The broker or the database failed; waiting before trying again.
+    BackingOff,
+    Stopped,
+}
+
+/// A topic consumer's progress since the process started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TopicProgress {
+    pub topic: String,
+    pub state: ConsumerState,
+    /// Messages received (redeliveries included).
+    pub received: u64,
+    /// Messages refused (undecodable or refused by the database), each redelivered until
+    /// dead-lettered.
+    pub rejected: u64,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+}
+
+/// Reads the consumers' progress.
+#[derive(Clone)]
+pub struct ConsumerHandle {
+    topics: Vec<watch::Receiver<TopicProgress>>,
+}
+
+impl ConsumerHandle {
+    pub fn progress(&self) -> Vec<TopicProgress> {
+        self.topics.iter().map(|topic| topic.borrow().clone()).collect()
+    }
+}
+
+/// The running consumers.
+pub struct ConsumerTask {
+    handle: ConsumerHandle,
+    stop: watch::Sender<bool>,
+    joins: Vec<JoinHandle<()>>,
+}
+
+impl ConsumerTask {
+    pub fn handle(&self) -> ConsumerHandle {
+        self.handle.clone()
+    }
+
+    /// Stops after the message in hand; unacknowledged messages are redelivered later.
+    pub async fn shutdown(self) {
+        self.stop.send_replace(true);
+        for join in self.joins {
+            let _ = join.await;
+        }
+    }
+
+    /// Stops at once, as a crash would.
+    pub async fn abort(self) {
+        for join in self.joins {
+            join.abort();
+            let _ = join.await;
+        }
+    }
+}
+
+/// Starts one consumer per topic.
+pub fn spawn(pool: PgPool, config: Arc<TrackingConfig>) -> ConsumerTask {
+    let (stop, stop_rx) = watch::channel(false);
+    let mut receivers = Vec::new();
+    let mut joins = Vec::new();
+    for topic in config.topics() {
+        let (progress, receiver) = watch::channel(TopicProgress {
+            topic: topic.to_owned(),
+            state: ConsumerState::Connecting,
+            received: 0,
+            rejected: 0,
+            last_error: None,
+            last_error_at: None,
+        });
+        let worker = TopicWorker {
+            pool: pool.clone(),
+            config: config.clone(),
+            topic: topic.to_owned(),
+            progress,
+            stop: stop_rx.clone(),
+        };
+        let span = tracing::info_span!("tracking_consumer", topic = %topic);
+        joins.push(tokio::spawn(worker.run().instrument(span)));
+        receivers.push(receiver);
+    }
+    ConsumerTask {
+        handle: ConsumerHandle { topics: receivers },
+        stop,
+        joins,
+    }
+}
+
+/// How one message went.
+enum Processed {
+    Done,
+    Rejected,
+    Stopping,
+}
+
+struct TopicWorker {
+    pool: PgPool,
+    config: Arc<TrackingConfig>,
+    topic: String,
+    progress: watch::Sender<TopicProgress>,
+    stop: watch::Receiver<bool>,
+}
+
+type PulsarConsumer = Consumer<Vec<u8>, TokioExecutor>;
+
+impl TopicWorker {
+    async fn run(mut self) {
+        let mut backoff = Backoff::new(self.config.min_backoff, self.config.max_backoff);
+        while !self.stopping() {
+            self.set_state(ConsumerState::Connecting);
+            let (client, mut consumer) = match self.subscribe().await {
+                Ok(subscribed) => subscribed,
+                Err(error) => {
+                    self.report_error(&format!("subscribing: {error}"));
+                    self.pause(backoff.next_delay()).await;
+                    continue;
+                }
+            };
+            tracing::info!(subscription = %self.config.subscription, "consuming");
+            self.set_state(ConsumerState::Consuming);
+            let outcome = self.consume(&mut consumer, &mut backoff).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), consumer.close()).await;
+            drop(client);
+            if let Err(error) = outcome {
+                self.report_error(&error);
+                self.pause(backoff.next_delay()).await;
+            }
+        }
+        self.set_state(ConsumerState::Stopped);
+    }
+
+    async fn subscribe(&self) -> Result<(Pulsar<TokioExecutor>, PulsarConsumer), pulsar::Error> {
+        let client = Pulsar::builder(self.config.pulsar_url.clone(), TokioExecutor)
+            .with_connection_retry_options(ConnectionRetryOptions {
+                min_backoff: Duration::from_millis(50),
+                max_backoff: Duration::from_secs(1),
+                max_retries: 3,
+                connection_timeout: self.config.connection_timeout,
+                ..ConnectionRetryOptions::default()
+            })
+            .with_operation_retry_options(OperationRetryOptions {
+                operation_timeout: self.config.operation_timeout,
+                retry_delay: Duration::from_millis(200),
+                max_retries: Some(10),
+            })
+            .build()
+            .await?;
+        let consumer = client
+            .consumer()
+            .with_topic(&self.topic)
+            .with_subscription(&self.config.subscription)
+            .with_subscription_type(SubType::KeyShared)
+            .with_consumer_name(format!("tracking-{}", Uuid::now_v7()))
+            .with_options(
+                ConsumerOptions::default()
+                    .durable(true)
+                    .with_initial_position(InitialPosition::Earliest),
+            )
+            .with_dead_letter_policy(DeadLetterPolicy {
+                max_redeliver_count: self.config.max_redeliveries,
+                dead_letter_topic: self.config.dead_letter_topic.clone(),
+            })
+            .build()
+            .await?;
+        Ok((client, consumer))
+    }
+
+    /// Consumes until a stop (`Ok`) or a consumer failure (`Err`: subscribe again).
+    async fn consume(&mut self, consumer: &mut PulsarConsumer, backoff: &mut Backoff) -> Result<(), String> {
+        let mut acks = AckTracker::default();
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = stop_requested(&mut self.stop) => return Ok(()),
+                next = consumer.next() => next,
+            };
+            let message = match next {
+                None => return Err("the consumer's stream ended".to_owned()),
+                Some(Err(error)) => return Err(format!("consuming: {error}")),
+                Some(Ok(message)) => message,
+            };
+            self.progress.send_modify(|p| p.received += 1);
+            let ok = match self.process(&message, backoff).await {
+                Processed::Done => true,
+                Processed::Rejected => false,
+                Processed::Stopping => return Ok(()),
+            };
+            let batch_size = message.metadata().num_messages_in_batch;
+            if let Some(settlement) = acks.processed(message.message_id().clone(), batch_size, ok) {
+                settle(consumer, &self.topic, settlement).await;
+            }
+            backoff.reset();
+        }
+    }
+
+    /// Decodes and applies one message; retries in place while the database is away.
+    async fn process(&mut self, message: &Message<Vec<u8>>, backoff: &mut Backoff) -> Processed {
+        let event = match bus::v1::decode(&message.payload.data) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::warn!(%error, message_id = ?message.message_id(),
+                    "cannot decode a message; it is redelivered, then dead-lettered");
+                self.progress.send_modify(|p| p.rejected += 1);
+                return Processed::Rejected;
+            }
+        };
+        loop {
+            match view::apply(&self.pool, &self.config.subscription, &event).await {
+                Ok(_) => {
+                    self.set_state(ConsumerState::Consuming);
+                    return Processed::Done;
+                }
+                Err(error) if view::is_transient(&error) => {
+                    self.report_error(&format!("database: {error}"));
+                    self.pause(backoff.next_delay()).await;
+                    if self.stopping() {
+                        return Processed::Stopping;
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, event_id = %event.id,
+                        "cannot apply an event; it is redelivered, then dead-lettered");
+                    self.progress.send_modify(|p| p.rejected += 1);
+                    return Processed::Rejected;
+                }
+            }
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    async fn pause(&mut self, delay: Duration) {
+        let _ = tokio::time::timeout(delay, stop_requested(&mut self.stop)).await;
+    }
+
+    fn set_state(&self, state: ConsumerState) {
+        self.progress.send_if_modified(|p| {
+            let changed = p.state != state;
+            p.state = state;
+            changed
+        });
+    }
+
+    fn report_error(&self, error: &str) {
+        tracing::warn!(%error, "tracking consumer failed; backing off");
+        let now = Utc::now();
+        self.progress.send_modify(|p| {
+            p.state = ConsumerState::BackingOff;
+            p.last_error = Some(error.to_owned());
+            p.last_error_at = Some(now);
+        });
+    }
+}
+
+/// Tells the broker. A lost acknowledgement only means a redelivery, which is a duplicate
+/// the view ignores, so failures are logged and not retried.
+async fn settle(consumer: &mut PulsarConsumer, topic: &str, settlement: Settlement) {
+    match settlement {
+        Settlement::Ack(ids) => {
+            for id in ids {
+                if let Err(error) = consumer.ack_with_id(topic, id).await {
+                    tracing::warn!(%error, "acknowledgement not sent");
+                }
+            }
+        }
+        Settlement::Nack(ids) => {
+            for id in ids {
+                if let Err(error) = consumer.nack_with_id(topic, id).await {
+                    tracing::warn!(%error, "negative acknowledgement not sent");
+                }
+            }
+        }
+    }
+}
+
+/// Resolves once a stop is requested; never if the [`ConsumerTask`] was dropped (detached).
+async fn stop_requested(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|&stop| stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

@@ -1,0 +1,487 @@
+//! `POST /tracking/clicks` and `POST /tracking/conversions`.
+//!
+//! A click or conversion is recorded only for a partner taking part in an active campaign,
+//! as known from the events consumed (422 otherwise). A repeated `external_id` answers the
+//! first record, unchanged, and records nothing: clients retry safely.
+
+use aggregates::error::DomainError;
+use aggregates::Money;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::extract::JsonBody;
+use super::problem::TrackingError;
+use super::TrackingState;
+
+/// Longest accepted campaign or partner id.
+const MAX_ID_CHARS: usize = 100;
+/// Longest accepted `external_id`.
+const MAX_EXTERNAL_ID_CHARS: usize = 255;
+
+/// `POST /tracking/clicks`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickBody {
+    pub campaign_id: String,
+    pub partner_id: String,
+    /// When it happened; now if absent.
+    #[serde(default)]
+    pub occurred_at: Option<OccurredAt>,
+    /// The client's own id for it, for safe retries.
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+/// `POST /tracking/conversions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConversionBody {
+    pub campaign_id: String,
+    pub partner_id: String,
+    #[serde(default)]
+    pub occurred_at: Option<OccurredAt>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// What the conversion was worth, if known.
+    #[serde(default)]
+    pub value: Option<MoneyBody>,
+}
+
+/// An amount as sent: a decimal string (`"59.90"`) or a JSON number, checked by the
+/// domain's money rules (ISO 4217 currency, positive, at most the currency's decimals).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoneyBody {
+    #[serde(deserialize_with = "decimal_text")]
+    pub amount: String,
+    pub currency: String,
+}
+
+/// An amount in an answer: exact decimal text and ISO 4217 code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MoneyOut {
+    pub amount: String,
+    pub currency: String,
+}
+
+/// A moment given as an RFC 3339 date-time (`"2026-11-22T10:00:00Z"`) or as epoch
+/// milliseconds (`1795341600000`, what the seed's clients send as `fecha`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OccurredAt(pub DateTime<Utc>);
+
+impl<'de> Deserialize<'de> for OccurredAt {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Moment;
+        const EXPECTED: &str = "an RFC 3339 date-time such as \"2026-11-22T10:00:00Z\" or epoch milliseconds";
+        fn from_millis<E: de::Error>(millis: i64) -> Result<OccurredAt, E> {
+            DateTime::from_timestamp_millis(millis)
+                .map(OccurredAt)
+                .ok_or_else(|| E::custom(format!("{millis} is out of range for epoch milliseconds")))
+        }
+        impl Visitor<'_> for Moment {
+            type Value = OccurredAt;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OccurredAt, E> {
+                DateTime::parse_from_rfc3339(v.trim())
+                    .map(|moment| OccurredAt(moment.with_timezone(&Utc)))
+                    .map_err(|error| E::custom(format!("{v:?} is not {EXPECTED}: {error}")))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<OccurredAt, E> {
+                from_millis(v)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<OccurredAt, E> {
+                let millis = i64::try_from(v).map_err(|_| E::custom(format!("{v} is out of range")))?;
+                from_millis(millis)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<OccurredAt, E> {
+                // 1.7e12 arrives as a float; a fraction of a millisecond is not a moment we keep.
+                if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15 {
+                    // Whole and within ±9e15: the cast is exact.
+                    from_millis(v as i64)
+                } else {
+                    Err(E::custom(format!("{v} is not whole epoch milliseconds")))
+                }
+            }
+        }
+        deserializer.deserialize_any(Moment)
+    }
+}
+
+/// Reads a decimal amount as text from a string or a JSON number (a number arrives as an
+/// f64, whose shortest form is the decimal the client wrote for up to 15 digits).
+fn decimal_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    struct DecimalText;
+    impl Visitor<'_> for DecimalText {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a decimal amount, as a string or a number")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    deserializer.deserialize_any(DecimalText)
+}
+
+/// A recorded click.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Click {
+    #[serde(rename = "id")]
+    pub click_id: Uuid,
+    pub campaign_id: String,
+    pub partner_id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub external_id: Option<String>,
+}
+
+/// A recorded conversion.
+#[derive(Debug, Clone, Serialize)]
+pub struct Conversion {
+    pub id: Uuid,
+    pub campaign_id: String,
+    pub partner_id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub external_id: Option<String>,
+    pub value: Option<MoneyOut>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ConversionRow {
+    conversion_id: Uuid,
+    campaign_id: String,
+    partner_id: String,
+    occurred_at: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
+    external_id: Option<String>,
+    value_amount: Option<String>,
+    value_currency: Option<String>,
+}
+
+impl From<ConversionRow> for Conversion {
+    fn from(row: ConversionRow) -> Self {
+        let value = match (row.value_amount, row.value_currency) {
+            (Some(amount), Some(currency)) => Some(MoneyOut { amount, currency }),
+            _ => None,
+        };
+        Conversion {
+            id: row.conversion_id,
+            campaign_id: row.campaign_id,
+            partner_id: row.partner_id,
+            occurred_at: row.occurred_at,
+            recorded_at: row.recorded_at,
+            external_id: row.external_id,
+            value,
+        }
+    }
+}
+
+/// The fields clicks and conversions share, checked.
+struct Tracked {
+    campaign_id: String,
+    partner_id: String,
+    occurred_at: DateTime<Utc>,
+    external_id: Option<String>,
+}
+
+impl Tracked {
+    fn check(
+        campaign_id: String,
+        partner_id: String,
+        occurred_at: Option<OccurredAt>,
+        external_id: Option<String>,
+    ) -> Result<Self, TrackingError> {
+        for (field, id) in [("campaign_id", &campaign_id), ("partner_id", &partner_id)] {
+            let chars = id.chars().count();
+            if id.trim().is_empty() || chars > MAX_ID_CHARS {
+                return Err(TrackingError::refused(
+                    "tracking.invalid_id",
+                    format!("{field} must be 1 to {MAX_ID_CHARS} characters, not blank"),
+                    Some(field),
+                ));
+            }
+        }
+        if let Some(external_id) = &external_id {
+            if external_id.trim().is_empty() || external_id.chars().count() > MAX_EXTERNAL_ID_CHARS {
+                return Err(TrackingError::refused(
+                    "tracking.invalid_external_id",
+                    format!("external_id must be 1 to {MAX_EXTERNAL_ID_CHARS} characters, not blank"),
+                    Some("external_id"),
+                ));
+            }
+        }
+        Ok(Tracked {
+            campaign_id,
+            partner_id,
+            occurred_at: occurred_at.map(|at| at.0).unwrap_or_else(Utc::now),
+            external_id,
+        })
+    }
+}
+
+/// Records a click for a partner taking part in an active campaign: 201 with the record.
+#[tracing::instrument(skip_all, fields(campaign_id = %body.campaign_id, partner_id = %body.partner_id))]
+pub async fn record_click(
+    State(state): State<TrackingState>,
+    JsonBody(body): JsonBody<ClickBody>,
+) -> Result<(StatusCode, Json<Click>), TrackingError> {
+    let tracked = Tracked::check(
+        body.campaign_id,
+        body.partner_id,
+        body.occurred_at,
+        body.external_id,
+    )?;
+    if let Some(click) = find_click(&state.pool, tracked.external_id.as_deref()).await? {
+        return Ok((StatusCode::CREATED, Json(click)));
+    }
+    check_eligible(&state.pool, &tracked.campaign_id, &tracked.partner_id).await?;
+    let inserted: Option<Click> = sqlx::query_as(include_str!("../../sql/insert_click.sql"))
+        .bind(Uuid::now_v7())
+        .bind(&tracked.campaign_id)
+        .bind(&tracked.partner_id)
+        .bind(tracked.occurred_at)
+        .bind(&tracked.external_id)
+        .fetch_optional(&state.pool)
+        .await?;
+    // Nothing inserted: a concurrent request with the same external id won; answer its record.
+    let click = match inserted {
+        Some(click) => click,
+        None => find_click(&state.pool, tracked.external_id.as_deref())
+            .await?
+            .ok_or_else(|| TrackingError::Internal("a click conflicted but cannot be found".into()))?,
+    };
+    tracing::info!(click_id = %click.click_id, "click recorded");
+    Ok((StatusCode::CREATED, Json(click)))
+}
+
+/// Records a conversion for a partner taking part in an active campaign: 201 with the record.
+#[tracing::instrument(skip_all, fields(campaign_id = %body.campaign_id, partner_id = %body.partner_id))]
+pub async fn record_conversion(
+    State(state): State<TrackingState>,
+    JsonBody(body): JsonBody<ConversionBody>,
+) -> Result<(StatusCode, Json<Conversion>), TrackingError> {
+    let tracked = Tracked::check(
+        body.campaign_id,
+        body.partner_id,
+        body.occurred_at,
+        body.external_id,
+    )?;
+    let value = body
+        .value
+        .map(|value| {
+            Money::parse(&value.amount, &value.currency).map_err(|error| {
+                let field = error.field().map(|field| format!("value.{field}"));
+                TrackingError::Refused {
+                    code: error.code(),
+                    detail: error.to_string(),
+                    field,
+                }
+            })
+        })
+        .transpose()?;
+    if let Some(conversion) = find_conversion(&state.pool, tracked.external_id.as_deref()).await? {
+        return Ok((StatusCode::CREATED, Json(conversion)));
+    }
+    check_eligible(&state.pool, &tracked.campaign_id, &tracked.partner_id).await?;
+    let inserted: Option<ConversionRow> = sqlx::query_as(include_str!("../../sql/insert_conversion.sql"))
+        .bind(Uuid::now_v7())
+        .bind(&tracked.campaign_id)
+        .bind(&tracked.partner_id)
+        .bind(tracked.occurred_at)
+        .bind(&tracked.external_id)
+        // Exact: the domain rescaled it to the currency's minor units ("59.90").
+        .bind(value.map(|money| money.amount().to_string()))
+        .bind(value.map(|money| money.currency().code()))
+        .fetch_optional(&state.pool)
+        .await?;
+    let conversion = match inserted {
+        Some(row) => Conversion::from(row),
+        None => find_conversion(&state.pool, tracked.external_id.as_deref())
+            .await?
+            .ok_or_else(|| TrackingError::Internal("a conversion conflicted but cannot be found".into()))?,
+    };
+    tracing::info!(conversion_id = %conversion.id, "conversion recorded");
+    Ok((StatusCode::CREATED, Json(conversion)))
+}
+
+async fn find_click(pool: &PgPool, external_id: Option<&str>) -> Result<Option<Click>, sqlx::Error> {
+    let Some(external_id) = external_id else {
+        return Ok(None);
+    };
+    sqlx::query_as(include_str!("../../sql/find_click.sql"))
+        .bind(external_id)
+        .fetch_optional(pool)
+        .await
+}
+
+async fn find_conversion(
+    pool: &PgPool,
+    external_id: Option<&str>,
+) -> Result<Option<Conversion>, sqlx::Error> {
+    let Some(external_id) = external_id else {
+        return Ok(None);
+    };
+    let row: Option<ConversionRow> = sqlx::query_as(include_str!("../../sql/find_conversion.sql"))
+        .bind(external_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(Conversion::from))
+}
+
+/// What the view knows of a (campaign, partner) pair.
+#[derive(Debug, Default, sqlx::FromRow)]
+pub struct Eligibility {
+    pub campaign_status: Option<String>,
+    pub taking_part: Option<bool>,
+    pub partner_status: Option<String>,
+}
+
+impl Eligibility {
+    /// Ok when the partner takes part in the campaign, the campaign is active, and the
+    /// partner is not known to be suspended or deactivated.
+    pub fn check(&self, campaign_id: &str, partner_id: &str) -> Result<(), TrackingError> {
+        match self.campaign_status.as_deref() {
+            Some("active") => {}
+            Some(status) => {
+                return Err(TrackingError::refused(
+                    "tracking.campaign_not_active",
+                    format!("campaign {campaign_id} is {status}: only active campaigns are tracked"),
+                    Some("campaign_id"),
+                ))
+            }
+            None => {
+                return Err(TrackingError::refused(
+                    "tracking.campaign_not_active",
+                    format!("campaign {campaign_id} is not known as an active campaign"),
+                    Some("campaign_id"),
+                ))
+            }
+        }
+        if self.taking_part != Some(true) {
+            return Err(TrackingError::refused(
+                "tracking.not_a_participant",
+                format!("partner {partner_id} does not take part in campaign {campaign_id}"),
+                Some("partner_id"),
+            ));
+        }
+        if let Some(status @ ("suspended" | "deactivated")) = self.partner_status.as_deref() {
+            return Err(TrackingError::refused(
+                "tracking.partner_not_active",
+                format!("partner {partner_id} is {status}"),
+                Some("partner_id"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+async fn check_eligible(pool: &PgPool, campaign_id: &str, partner_id: &str) -> Result<(), TrackingError> {
+    let eligibility: Eligibility = sqlx::query_as(include_str!("../../sql/eligibility.sql"))
+        .bind(campaign_id)
+        .bind(partner_id)
+        .fetch_one(pool)
+        .await?;
+    eligibility.check(campaign_id, partner_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn occurred_at(json: &str) -> Result<OccurredAt, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    #[test]
+    fn occurred_at_accepts_rfc3339_and_epoch_milliseconds() {
+        let expected = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(occurred_at(r#""2026-11-22T10:00:00Z""#).unwrap().0, expected);
+        assert_eq!(occurred_at(r#""2026-11-22T11:00:00+01:00""#).unwrap().0, expected);
+        let millis = expected.timestamp_millis();
+        assert_eq!(occurred_at(&millis.to_string()).unwrap().0, expected);
+        assert_eq!(occurred_at(&format!("{millis}.0")).unwrap().0, expected);
+    }
+
+    #[test]
+    fn occurred_at_refuses_anything_else_without_panicking() {
+        for json in [
+            r#""yesterday""#,
+            r#""2026-11-22""#,
+            "1.5",
+            "1e300",
+            "18446744073709551615",
+            "-9223372036854775808",
+            "true",
+            "[]",
+            "{}",
+        ] {
+            assert!(occurred_at(json).is_err(), "{json}");
+        }
+    }
+
+    fn eligibility(campaign: Option<&str>, taking_part: Option<bool>, partner: Option<&str>) -> Eligibility {
+        Eligibility {
+            campaign_status: campaign.map(str::to_owned),
+            taking_part,
+            partner_status: partner.map(str::to_owned),
+        }
+    }
+
+    fn code(result: Result<(), TrackingError>) -> Option<&'static str> {
+        match result {
+            Ok(()) => None,
+            Err(TrackingError::Refused { code, .. }) => Some(code),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_participants_of_active_campaigns_are_eligible() {
+        let check = |e: Eligibility| code(e.check("c", "p"));
+        assert_eq!(check(eligibility(Some("active"), Some(true), None)), None);
+        assert_eq!(
+            check(eligibility(Some("active"), Some(true), Some("active"))),
+            None
+        );
+        assert_eq!(
+            check(eligibility(None, None, None)),
+            Some("tracking.campaign_not_active")
+        );
+        assert_eq!(
+            check(eligibility(Some("paused"), Some(true), None)),
+            Some("tracking.campaign_not_active")
+        );
+        assert_eq!(
+            check(eligibility(Some("active"), Some(false), None)),
+            Some("tracking.not_a_participant")
+        );
+        assert_eq!(
+            check(eligibility(Some("active"), None, None)),
+            Some("tracking.not_a_participant")
+        );
+        assert_eq!(
+            check(eligibility(Some("active"), Some(true), Some("suspended"))),
+            Some("tracking.partner_not_active")
+        );
+    }
+}
