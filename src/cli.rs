@@ -1,4 +1,5 @@
-//! The command line: `alpes serve` (the default) and `alpes migrate`.
+//! The command line: `alpes serve` (the default), `alpes relay`, `alpes tracking`,
+//! `alpes migrate` and `alpes projections …`.
 //! Every flag can also be set by the environment variable named in `--help`.
 
 use crate::settings::{parse_duration, DatabaseSettings, Settings};
@@ -28,6 +29,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve the HTTP API (the default command). Applies pending migrations first.
     Serve(ServeArgs),
+    /// Run the outbox relay alone: publish committed events to Pulsar.
+    Relay(RelayArgs),
+    /// Run the tracking service: clicks and conversions, fed by the Pulsar topics.
+    Tracking(TrackingArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
     /// Inspect and rebuild the read models.
@@ -77,8 +82,66 @@ pub struct ServeArgs {
     /// How long a query with `min_position` waits for the views (e.g. 5s, 500ms).
     #[arg(long, env = "ALPES_CONSISTENCY_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub consistency_timeout: Duration,
+    /// Pulsar broker (pulsar://host:6650). When set, this process also runs the outbox
+    /// relay; without it, events are not published.
+    #[arg(long, env = "PULSAR_URL")]
+    pub pulsar_url: Option<String>,
+    #[command(flatten)]
+    pub topics: TopicArgs,
     #[command(flatten)]
     pub database: DatabaseArgs,
+}
+
+/// The topics the integration events go to.
+#[derive(Debug, Clone, Args)]
+pub struct TopicArgs {
+    /// Topic of the campaign events.
+    #[arg(long, env = "ALPES_CAMPAIGN_TOPIC", default_value = bus::DEFAULT_CAMPAIGN_TOPIC)]
+    pub campaign_topic: String,
+    /// Topic of the partner events.
+    #[arg(long, env = "ALPES_PARTNER_TOPIC", default_value = bus::DEFAULT_PARTNER_TOPIC)]
+    pub partner_topic: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RelayArgs {
+    /// Pulsar broker (pulsar://host:6650).
+    #[arg(long, env = "PULSAR_URL")]
+    pub pulsar_url: String,
+    #[command(flatten)]
+    pub topics: TopicArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TrackingArgs {
+    /// Address the tracking API listens on.
+    #[arg(long, env = "ALPES_TRACKING_BIND", default_value = tracking::DEFAULT_BIND)]
+    pub bind: SocketAddr,
+    /// Pulsar broker (pulsar://host:6650).
+    #[arg(long, env = "PULSAR_URL", default_value = "pulsar://127.0.0.1:6650")]
+    pub pulsar_url: String,
+    #[command(flatten)]
+    pub topics: TopicArgs,
+    /// Durable Key_Shared subscription the service consumes through.
+    #[arg(long, env = "ALPES_TRACKING_SUBSCRIPTION", default_value = tracking::DEFAULT_SUBSCRIPTION)]
+    pub subscription: String,
+    /// Where messages it cannot process go, after a few redeliveries.
+    #[arg(long, env = "ALPES_TRACKING_DEAD_LETTER_TOPIC", default_value = tracking::DEFAULT_DEAD_LETTER_TOPIC)]
+    pub dead_letter_topic: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+impl TopicArgs {
+    fn pulsar(self, url: String) -> bus::PulsarSettings {
+        bus::PulsarSettings {
+            campaign_topic: self.campaign_topic,
+            partner_topic: self.partner_topic,
+            ..bus::PulsarSettings::new(url)
+        }
+    }
 }
 
 impl DatabaseArgs {
@@ -103,9 +166,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 aggregate_cache_capacity: args.aggregate_cache,
                 consistency_timeout: args.consistency_timeout,
                 projectors: ProjectorSettings::default(),
+                relay: args.pulsar_url.map(|url| args.topics.pulsar(url)),
                 database: args.database.settings(),
             };
             Application::build(settings).await?.run_until_stopped().await
+        }
+        Command::Relay(args) => {
+            crate::services::relay(args.database.settings(), args.topics.pulsar(args.pulsar_url)).await
+        }
+        Command::Tracking(args) => {
+            let config = tracking::TrackingConfig {
+                campaign_topic: args.topics.campaign_topic,
+                partner_topic: args.topics.partner_topic,
+                subscription: args.subscription,
+                dead_letter_topic: args.dead_letter_topic,
+                ..tracking::TrackingConfig::new(args.pulsar_url)
+            };
+            crate::services::tracking(args.database.settings(), args.bind, config).await
         }
         Command::Projections { command } => crate::operations::projections(command).await,
         Command::Migrate(args) => {

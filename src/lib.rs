@@ -9,15 +9,19 @@
 //! - `store/`: the Postgres event store and the command executor (If-Match,
 //!   retries, idempotency keys).
 //! - `api/`: the axum HTTP API.
+//! - `bus/`: the outbox relay (log → Pulsar, versioned integration events).
+//! - `tracking/`: the tracking service, fed only by the Pulsar topics.
 //! - `migrations/`: the SQL schema, applied on start and by `alpes migrate`.
 //! - `projections/`: projectors that build the read models from the log; rebuilds.
 //! - here: [`cli`] (the command line), [`operations`] (`alpes projections …`),
+//!   [`services`] (`alpes relay`, `alpes tracking`),
 //!   [`settings`] (typed configuration),
 //!   [`startup`] ([`startup::Application`]: build, then run until stopped),
 //!   [`telemetry`] (logs).
 
 pub mod cli;
 pub mod operations;
+pub mod services;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -1,5 +1,6 @@
 //! Typed configuration, read from flags and environment variables by [`crate::cli`].
 
+use bus::PulsarSettings;
 use projections::ProjectorSettings;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::PgConnectOptions;
@@ -20,6 +21,8 @@ pub struct Settings {
     pub consistency_timeout: Duration,
     /// Tuning of the projectors (batch size, polling, retries of a poison event).
     pub projectors: ProjectorSettings,
+    /// Where the outbox relay publishes; `None`: no relay in this process.
+    pub relay: Option<PulsarSettings>,
 }
 
 /// Parses a duration written as `5s`, `500ms` or plain seconds (`5`, `0.5`).

@@ -6,6 +6,7 @@ use aggregates::campaign::Campaign;
 use aggregates::partner::Partner;
 use anyhow::Context;
 use api::AppState;
+use bus::{PulsarTransport, Relay, RelayConfig, RelayTask};
 use projections::Projections;
 use secrecy::ExposeSecret;
 use sqlx::migrate::MigrateDatabase;
@@ -21,6 +22,8 @@ pub struct Application {
     /// The projectors. Owned here so that stopping the application (or dropping it,
     /// as a test does to simulate a crash) stops them and releases their locks.
     background: JoinSet<()>,
+    /// The outbox relay, when this process publishes to Pulsar.
+    relay: Option<RelayTask>,
 }
 
 impl Application {
@@ -37,10 +40,11 @@ impl Application {
         let log = EventLog::new(pool.clone());
         let cache = settings.aggregate_cache_capacity;
         let upcasters = aggregates::upcasters::all;
+        let waker = LogWaker::spawn(pool.clone());
         let (projections, projectors) = Projections::new(
             &pool,
             &settings.database.connect_options()?,
-            &LogWaker::spawn(pool.clone()),
+            &waker,
             &settings.projectors,
             upcasters,
         );
@@ -48,6 +52,12 @@ impl Application {
         for projector in projectors {
             background.spawn(projector.run());
         }
+        let relay = settings.relay.map(|pulsar| {
+            tracing::info!(broker = %pulsar.url, "outbox relay publishing to Pulsar");
+            Relay::new(pool.clone(), PulsarTransport::new(pulsar), RelayConfig::default())
+                .with_waker(waker)
+                .spawn()
+        });
         let state = AppState {
             campaigns: Arc::new(CommandExecutor::new(
                 AlpesEventStore::<Campaign>::new(log.clone(), upcasters(), cache),
@@ -59,6 +69,7 @@ impl Application {
             )),
             projections,
             consistency_timeout: settings.consistency_timeout,
+            relay: relay.as_ref().map(RelayTask::handle),
             pool,
         };
 
@@ -70,6 +81,7 @@ impl Application {
             listener,
             router: api::router(state),
             background,
+            relay,
         })
     }
 
@@ -84,9 +96,14 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         // Held until serving ends; dropping the set aborts the projectors.
         let _background = self.background;
+        let relay = self.relay;
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown_signal())
             .await?;
+        if let Some(relay) = relay {
+            // Lets the sends in flight get their receipts, so a restart resends less.
+            relay.shutdown().await;
+        }
         tracing::info!("stopped");
         Ok(())
     }
@@ -108,7 +125,7 @@ pub async fn ensure_database(database: &DatabaseSettings) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -18,6 +18,7 @@ use uuid::Uuid;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/projections", get(projection_status))
+        .route("/relay", get(relay_status))
         .route("/admin/projections/{name}/rebuild", post(rebuild_projection))
         .route("/admin/projections/{name}/retry", post(retry_projection))
         .route("/admin/projections/{name}/skip", post(skip_event))
@@ -69,6 +70,22 @@ async fn projection_status(
         });
     }
     Ok(Json(statuses))
+}
+
+/// The outbox relay's status: state, checkpoint, head, lag, last publish, last error.
+#[utoipa::path(get, path = "/relay", tag = "operations",
+    responses((status = 200, body = bus::RelayStatus),
+        (status = 404, description = "No relay runs in this process (no PULSAR_URL)", body = Problem)))]
+async fn relay_status(State(state): State<AppState>) -> Result<Json<bus::RelayStatus>, ApiError> {
+    match &state.relay {
+        Some(relay) => Ok(Json(relay.status().await)),
+        None => Err(ApiError::NotFound {
+            code: "relay.not_running",
+            detail:
+                "no outbox relay runs in this process: start it with PULSAR_URL set, or run `alpes relay`"
+                    .into(),
+        }),
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

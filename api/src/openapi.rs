@@ -21,7 +21,7 @@ use utoipa::OpenApi;
         partner_commands::register_partner, partner_commands::update_profile, partner_commands::suspend,
         partner_commands::reinstate, partner_commands::deactivate,
         partner_queries::list_partners, partner_queries::get_partner,
-        admin::projection_status, admin::rebuild_projection, admin::retry_projection, admin::skip_event,
+        admin::projection_status, admin::relay_status, admin::rebuild_projection, admin::retry_projection, admin::skip_event,
         health::health, health::ready,
     ),
     components(schemas(error::Problem, commands::CommandAccepted, money::MoneyBody)),

@@ -16,6 +16,8 @@ pub struct AppState {
     pub projections: Projections,
     /// How long a query waits for its `min_position` before answering 503.
     pub consistency_timeout: Duration,
+    /// The outbox relay running in this process, for `GET /relay`.
+    pub relay: Option<bus::RelayHandle>,
     /// Queries read the views through it; `/ready` pings it.
     pub pool: PgPool,
 }

@@ -84,6 +84,7 @@ async fn spawn_without_database() -> String {
         )),
         projections,
         consistency_timeout: Duration::from_secs(1),
+        relay: None,
         pool,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

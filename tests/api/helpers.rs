@@ -55,6 +55,7 @@ pub fn test_settings(database_url: &str) -> Settings {
             leadership_check: Duration::from_millis(200),
             ..ProjectorSettings::default()
         },
+        relay: None,
     }
 }
 

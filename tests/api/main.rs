@@ -12,3 +12,4 @@ mod idempotency;
 mod partners;
 mod projections;
 mod queries;
+mod relay;
