@@ -415,6 +415,46 @@ const ISO_4217: &[(&str, u32)] = &[
     ("ZWG", 2),
 ];
 
+/// Significant digits a JSON number (an IEEE 754 double) carries exactly.
+const MAX_EXACT_DIGITS: usize = 15;
+
+/// Reads an amount from a request body as decimal text, from a string (exact, preferred)
+/// or a JSON number, for `#[serde(deserialize_with)]`; [`Money::parse`] then checks it.
+/// A JSON number arrives as an f64, whose shortest round-trip form is the decimal the
+/// client wrote for any amount of up to 15 significant digits; a longer one is refused
+/// rather than silently rounded. (Pure parsing: no I/O, like the rest of this crate.)
+pub fn amount_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    struct DecimalText;
+    impl de::Visitor<'_> for DecimalText {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a decimal amount, as a string or a number")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+            let text = v.to_string();
+            let digits = text.trim_start_matches('-').chars().filter(char::is_ascii_digit);
+            let significant = digits.skip_while(|d| *d == '0').count();
+            if significant > MAX_EXACT_DIGITS {
+                return Err(E::custom(format!(
+                    "a JSON number with more than {MAX_EXACT_DIGITS} significant digits cannot be read \
+                     exactly; send the amount as a string"
+                )));
+            }
+            Ok(text)
+        }
+    }
+    deserializer.deserialize_any(DecimalText)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,6 @@
 //! The money body shared by the endpoints that take an amount.
 
 use aggregates::campaign::MoneyInput;
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -10,7 +9,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoneyBody {
-    #[serde(deserialize_with = "decimal_text")]
+    #[serde(deserialize_with = "aggregates::money::amount_text")]
     #[schema(value_type = String, example = "10000.00")]
     pub amount: String,
     /// ISO 4217 code, any case.
@@ -27,48 +26,11 @@ impl From<MoneyBody> for MoneyInput {
     }
 }
 
-/// Significant digits a JSON number (an IEEE 754 double) carries exactly.
-const MAX_EXACT_DIGITS: usize = 15;
-
-/// Reads a decimal amount as text, from a string or a JSON number; the domain then
-/// checks it. A JSON number arrives as an f64, whose shortest round-trip form is the
-/// decimal the client wrote for any amount of up to 15 significant digits.
-fn decimal_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    struct DecimalText;
-    impl Visitor<'_> for DecimalText {
-        type Value = String;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a decimal amount, as a string or a number")
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-            Ok(v.to_owned())
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-            let text = v.to_string();
-            let digits = text.trim_start_matches('-').chars().filter(char::is_ascii_digit);
-            let significant = digits.skip_while(|d| *d == '0').count();
-            if significant > MAX_EXACT_DIGITS {
-                return Err(E::custom(format!(
-                    "a JSON number with more than {MAX_EXACT_DIGITS} significant digits cannot be read \
-                     exactly; send the amount as a string"
-                )));
-            }
-            Ok(text)
-        }
-    }
-    deserializer.deserialize_any(DecimalText)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    // The reader is aggregates::money::amount_text; these pin its use in the body.
     fn amount(json: &str) -> Result<String, serde_json::Error> {
         serde_json::from_str::<MoneyBody>(&format!(r#"{{"amount":{json},"currency":"USD"}}"#))
             .map(|m| m.amount)
