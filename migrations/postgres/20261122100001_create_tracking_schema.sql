@@ -61,8 +61,10 @@ CREATE TABLE tracking.partners
     updated_at      timestamptz NOT NULL DEFAULT now()
 );
 
--- What the API records. `external_id` is the client's own id: a repeated one answers the
--- first record and records nothing (unique; NULLs do not collide).
+-- What the API records. `external_id` is the client's own id, unique within a campaign:
+-- a repeated one answers the first record and records nothing (NULLs do not collide).
+-- Scoped by campaign so that one brand's ids can neither collide with nor reveal
+-- another's records.
 CREATE TABLE tracking.clicks
 (
     click_id    uuid PRIMARY KEY,
@@ -70,7 +72,8 @@ CREATE TABLE tracking.clicks
     partner_id  text        NOT NULL,
     occurred_at timestamptz NOT NULL,
     recorded_at timestamptz NOT NULL DEFAULT now(),
-    external_id text UNIQUE
+    external_id text,
+    UNIQUE (campaign_id, external_id)
 );
 
 CREATE INDEX clicks_campaign_idx ON tracking.clicks (campaign_id, partner_id);
@@ -82,11 +85,12 @@ CREATE TABLE tracking.conversions
     partner_id     text        NOT NULL,
     occurred_at    timestamptz NOT NULL,
     recorded_at    timestamptz NOT NULL DEFAULT now(),
-    external_id    text UNIQUE,
+    external_id    text,
     -- Exact decimal, at the currency's minor units; both NULL when no value was given.
     value_amount   numeric,
     value_currency text,
-    CHECK ((value_amount IS NULL) = (value_currency IS NULL))
+    CHECK ((value_amount IS NULL) = (value_currency IS NULL)),
+    UNIQUE (campaign_id, external_id)
 );
 
 CREATE INDEX conversions_campaign_idx ON tracking.conversions (campaign_id, partner_id);

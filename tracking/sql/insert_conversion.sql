@@ -5,6 +5,6 @@
 INSERT INTO tracking.conversions
     (conversion_id, campaign_id, partner_id, occurred_at, external_id, value_amount, value_currency)
 VALUES ($1, $2, $3, $4, $5, $6::text::numeric, $7)
-ON CONFLICT (external_id) DO NOTHING
+ON CONFLICT (campaign_id, external_id) DO NOTHING
 RETURNING conversion_id, campaign_id, partner_id, occurred_at, recorded_at, external_id,
           value_amount::text AS value_amount, value_currency

@@ -237,7 +237,9 @@ impl TopicWorker {
             };
             let batch_size = message.metadata().num_messages_in_batch;
             if let Some(settlement) = acks.processed(message.message_id().clone(), batch_size, ok) {
-                settle(consumer, &self.topic, settlement).await;
+                // The message's own topic: on a partitioned topic that is the partition
+                // (`…-partition-N`), the only name the consumer acknowledges under.
+                settle(consumer, &message.topic, settlement).await;
             }
             backoff.reset();
         }
@@ -260,7 +262,7 @@ impl TopicWorker {
                     self.set_state(ConsumerState::Consuming);
                     return Processed::Done;
                 }
-                Err(error) if view::is_transient(&error) => {
+                Err(error) if !view::is_caused_by_the_event(&error) => {
                     self.report_error(&format!("database: {error}"));
                     self.pause(backoff.next_delay()).await;
                     if self.stopping() {

@@ -124,20 +124,20 @@ async fn set_participant(
     Ok(())
 }
 
-/// Whether a database error may go away by itself (connection lost, server restarting,
-/// overloaded, a deadlock): the event is then retried in place, never dead-lettered.
-/// Anything else (a constraint the event breaks, say) will fail again the same way.
-pub fn is_transient(error: &sqlx::Error) -> bool {
+/// Whether a database error is the event's own fault (a value it carries that the
+/// database refuses, a constraint it breaks): retrying cannot help, so the message goes
+/// the redeliver-then-dead-letter way. Every other error (connection lost, server
+/// restarting or read-only during a failover, permissions, a missing table after a
+/// bad deploy, a lock timeout) is the database's, and the event is retried in place
+/// until it goes through: dead-lettering a good event would leave the view wrong for
+/// good.
+pub fn is_caused_by_the_event(error: &sqlx::Error) -> bool {
     match error {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
-            true
-        }
-        sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(error) => {
-            let class = error.code().map(|code| code.chars().take(2).collect::<String>());
-            // 08 connection exception, 40 transaction rollback (serialization, deadlock),
-            // 53 insufficient resources, 57 operator intervention (shutdown, restart).
-            matches!(class.as_deref(), Some("08" | "40" | "53" | "57"))
+            // 22 data exception, 23 integrity constraint violation.
+            error
+                .code()
+                .is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
         }
         _ => false,
     }

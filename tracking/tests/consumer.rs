@@ -280,3 +280,60 @@ async fn a_consumer_killed_mid_stream_applies_every_event_once_after_restart() {
         assert_eq!(tracking.stats(&campaign.id).await["status"], "active");
     }
 }
+
+/// Sets the test database read-only (or back) and drops its sessions, so every
+/// connection, the service's included, comes back with the new setting.
+async fn set_read_only(db: &TestDb, read_only: bool) {
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+    let server = db.url.trim_end_matches(&format!("/{name}")).to_owned();
+    let admin = sqlx::PgPool::connect(&format!("{server}/postgres"))
+        .await
+        .unwrap();
+    let setting = if read_only {
+        "SET default_transaction_read_only = on"
+    } else {
+        "RESET default_transaction_read_only"
+    };
+    sqlx::query(&format!(r#"ALTER DATABASE "{name}" {setting}"#))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&name)
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+}
+
+#[tokio::test]
+async fn a_database_that_refuses_writes_delays_events_but_dead_letters_none() {
+    let db = TestDb::new().await;
+    let broker = TestBroker::start().await;
+    let tracking = start_tracking(&db, &broker).await;
+    let mut publisher = EventPublisher::new(&broker).await;
+    let mut campaign = CampaignStream::new();
+    for event in campaign.active_with(&["p-1"]) {
+        publisher.publish(&event).await;
+    }
+    tracking.applied(3).await;
+
+    // A failover in progress: the database answers, but read-only.
+    set_read_only(&db, true).await;
+    publisher.publish(&campaign.paused()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let status = tracking.status().await;
+    assert_eq!(status["events_applied"], 3, "{status}");
+    assert!(
+        broker
+            .messages(&tracking_config(&broker).dead_letter_topic)
+            .is_empty(),
+        "a good event was dead-lettered"
+    );
+
+    set_read_only(&db, false).await;
+    tracking.campaign_status(&campaign.id, "paused").await;
+    assert!(broker
+        .messages(&tracking_config(&broker).dead_letter_topic)
+        .is_empty());
+}

@@ -259,3 +259,78 @@ async fn malformed_requests_are_problems() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn input_no_store_can_hold_is_refused_not_a_500() {
+    let f = fixture().await;
+    for (body, code, field) in [
+        (
+            json!({"campaign_id": f.campaign, "partner_id": "p-1\u{0}"}),
+            "tracking.invalid_id",
+            "partner_id",
+        ),
+        (
+            json!({"campaign_id": "c\u{0}", "partner_id": "p-1"}),
+            "tracking.invalid_id",
+            "campaign_id",
+        ),
+        (
+            json!({"campaign_id": f.campaign, "partner_id": "p-1", "external_id": "a\u{0}b"}),
+            "tracking.invalid_external_id",
+            "external_id",
+        ),
+        (
+            json!({"campaign_id": f.campaign, "partner_id": "p-1", "occurred_at": -1_000_000_000_000_000_i64}),
+            "tracking.invalid_occurred_at",
+            "occurred_at",
+        ),
+        (
+            json!({"campaign_id": f.campaign, "partner_id": "p-1", "occurred_at": "0000-01-01T00:00:00Z"}),
+            "tracking.invalid_occurred_at",
+            "occurred_at",
+        ),
+    ] {
+        for path in ["/tracking/clicks", "/tracking/conversions"] {
+            let problem = assert_problem(f.tracking.post(path, &body).await, 422, code).await;
+            assert_eq!(problem["field"], field, "{path} {body}");
+        }
+    }
+    let stats = f
+        .tracking
+        .client
+        .get(format!("{}/tracking/campaigns/%00/stats", f.tracking.address))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(stats, 404, "tracking.campaign_not_found").await;
+}
+
+#[tokio::test]
+async fn external_ids_are_scoped_to_their_campaign() {
+    let f = fixture().await;
+    let mut other = CampaignStream::new();
+    for event in other.active_with(&["p-9"]) {
+        apply(&f._db, &event).await;
+    }
+    let ours = json!({"campaign_id": f.campaign, "partner_id": "p-1", "external_id": "shared-1"});
+    let first: Value = f
+        .tracking
+        .post("/tracking/clicks", &ours)
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    // The same external id in another campaign is another click, and reveals nothing.
+    let theirs = json!({"campaign_id": other.id, "partner_id": "p-9", "external_id": "shared-1"});
+    let response = f.tracking.post("/tracking/clicks", &theirs).await;
+    assert_eq!(response.status(), 201);
+    let second: Value = response.json().await.unwrap();
+    assert_ne!(second["id"], first["id"]);
+    assert_eq!(second["campaign_id"], other.id.as_str());
+    // ...and one campaign that never ran cannot fish for it.
+    let fishing =
+        json!({"campaign_id": "no-such-campaign", "partner_id": "nobody", "external_id": "shared-1"});
+    let response = f.tracking.post("/tracking/clicks", &fishing).await;
+    assert_eq!(response.status(), 422);
+}

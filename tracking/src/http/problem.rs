@@ -131,7 +131,9 @@ impl TrackingError {
 
 impl From<sqlx::Error> for TrackingError {
     fn from(error: sqlx::Error) -> Self {
-        if crate::view::is_transient(&error) {
+        // The database's own trouble (down, read-only, ...) is a 503; data it refuses
+        // here would be a defect (input is checked first), logged as a 500.
+        if !crate::view::is_caused_by_the_event(&error) && !matches!(error, sqlx::Error::Decode(_)) {
             tracing::warn!(cause = %error, "database unavailable");
             TrackingError::Unavailable
         } else {

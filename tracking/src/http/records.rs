@@ -9,7 +9,7 @@ use aggregates::Money;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -58,7 +58,7 @@ pub struct ConversionBody {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MoneyBody {
-    #[serde(deserialize_with = "decimal_text")]
+    #[serde(deserialize_with = "aggregates::money::amount_text")]
     pub amount: String,
     pub currency: String,
 }
@@ -115,31 +115,6 @@ impl<'de> Deserialize<'de> for OccurredAt {
     }
 }
 
-/// Reads a decimal amount as text from a string or a JSON number (a number arrives as an
-/// f64, whose shortest form is the decimal the client wrote for up to 15 digits).
-fn decimal_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    struct DecimalText;
-    impl Visitor<'_> for DecimalText {
-        type Value = String;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a decimal amount, as a string or a number")
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-            Ok(v.to_owned())
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-    }
-    deserializer.deserialize_any(DecimalText)
-}
-
 /// A recorded click.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Click {
@@ -194,6 +169,12 @@ impl From<ConversionRow> for Conversion {
     }
 }
 
+/// A NUL (valid in JSON) cannot be stored in a text column; other control characters
+/// have no business in an id either.
+pub(crate) fn has_control_characters(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
 /// The fields clicks and conversions share, checked.
 struct Tracked {
     campaign_id: String,
@@ -211,27 +192,38 @@ impl Tracked {
     ) -> Result<Self, TrackingError> {
         for (field, id) in [("campaign_id", &campaign_id), ("partner_id", &partner_id)] {
             let chars = id.chars().count();
-            if id.trim().is_empty() || chars > MAX_ID_CHARS {
+            if id.trim().is_empty() || chars > MAX_ID_CHARS || has_control_characters(id) {
                 return Err(TrackingError::refused(
                     "tracking.invalid_id",
-                    format!("{field} must be 1 to {MAX_ID_CHARS} characters, not blank"),
+                    format!("{field} must be 1 to {MAX_ID_CHARS} characters, not blank, without control characters"),
                     Some(field),
                 ));
             }
         }
         if let Some(external_id) = &external_id {
-            if external_id.trim().is_empty() || external_id.chars().count() > MAX_EXTERNAL_ID_CHARS {
+            if external_id.trim().is_empty()
+                || external_id.chars().count() > MAX_EXTERNAL_ID_CHARS
+                || has_control_characters(external_id)
+            {
                 return Err(TrackingError::refused(
                     "tracking.invalid_external_id",
-                    format!("external_id must be 1 to {MAX_EXTERNAL_ID_CHARS} characters, not blank"),
+                    format!("external_id must be 1 to {MAX_EXTERNAL_ID_CHARS} characters, not blank, without control characters"),
                     Some("external_id"),
                 ));
             }
         }
+        let occurred_at = occurred_at.map(|at| at.0).unwrap_or_else(Utc::now);
+        if !(1..=9999).contains(&occurred_at.year()) {
+            return Err(TrackingError::refused(
+                "tracking.invalid_occurred_at",
+                "occurred_at must lie between the years 1 and 9999".to_owned(),
+                Some("occurred_at"),
+            ));
+        }
         Ok(Tracked {
             campaign_id,
             partner_id,
-            occurred_at: occurred_at.map(|at| at.0).unwrap_or_else(Utc::now),
+            occurred_at,
             external_id,
         })
     }
@@ -249,7 +241,7 @@ pub async fn record_click(
         body.occurred_at,
         body.external_id,
     )?;
-    if let Some(click) = find_click(&state.pool, tracked.external_id.as_deref()).await? {
+    if let Some(click) = find_click(&state.pool, &tracked).await? {
         return Ok((StatusCode::CREATED, Json(click)));
     }
     check_eligible(&state.pool, &tracked.campaign_id, &tracked.partner_id).await?;
@@ -264,7 +256,7 @@ pub async fn record_click(
     // Nothing inserted: a concurrent request with the same external id won; answer its record.
     let click = match inserted {
         Some(click) => click,
-        None => find_click(&state.pool, tracked.external_id.as_deref())
+        None => find_click(&state.pool, &tracked)
             .await?
             .ok_or_else(|| TrackingError::Internal("a click conflicted but cannot be found".into()))?,
     };
@@ -297,7 +289,7 @@ pub async fn record_conversion(
             })
         })
         .transpose()?;
-    if let Some(conversion) = find_conversion(&state.pool, tracked.external_id.as_deref()).await? {
+    if let Some(conversion) = find_conversion(&state.pool, &tracked).await? {
         return Ok((StatusCode::CREATED, Json(conversion)));
     }
     check_eligible(&state.pool, &tracked.campaign_id, &tracked.partner_id).await?;
@@ -314,7 +306,7 @@ pub async fn record_conversion(
         .await?;
     let conversion = match inserted {
         Some(row) => Conversion::from(row),
-        None => find_conversion(&state.pool, tracked.external_id.as_deref())
+        None => find_conversion(&state.pool, &tracked)
             .await?
             .ok_or_else(|| TrackingError::Internal("a conversion conflicted but cannot be found".into()))?,
     };
@@ -322,25 +314,26 @@ pub async fn record_conversion(
     Ok((StatusCode::CREATED, Json(conversion)))
 }
 
-async fn find_click(pool: &PgPool, external_id: Option<&str>) -> Result<Option<Click>, sqlx::Error> {
-    let Some(external_id) = external_id else {
+/// The click recorded earlier in this campaign with the request's external id, if any.
+async fn find_click(pool: &PgPool, tracked: &Tracked) -> Result<Option<Click>, sqlx::Error> {
+    let Some(external_id) = &tracked.external_id else {
         return Ok(None);
     };
     sqlx::query_as(include_str!("../../sql/find_click.sql"))
         .bind(external_id)
+        .bind(&tracked.campaign_id)
         .fetch_optional(pool)
         .await
 }
 
-async fn find_conversion(
-    pool: &PgPool,
-    external_id: Option<&str>,
-) -> Result<Option<Conversion>, sqlx::Error> {
-    let Some(external_id) = external_id else {
+/// The conversion recorded earlier in this campaign with the request's external id.
+async fn find_conversion(pool: &PgPool, tracked: &Tracked) -> Result<Option<Conversion>, sqlx::Error> {
+    let Some(external_id) = &tracked.external_id else {
         return Ok(None);
     };
     let row: Option<ConversionRow> = sqlx::query_as(include_str!("../../sql/find_conversion.sql"))
         .bind(external_id)
+        .bind(&tracked.campaign_id)
         .fetch_optional(pool)
         .await?;
     Ok(row.map(Conversion::from))

@@ -80,6 +80,14 @@ pub async fn campaign_stats(
         detail: rejection.body_text(),
         field: None,
     })?;
+    if super::records::has_control_characters(&campaign_id) {
+        // No campaign id holds one (the write side refuses them); a text column
+        // could not even be searched for it.
+        return Err(TrackingError::NotFound {
+            code: "tracking.campaign_not_found",
+            detail: "no campaign is known with this id".into(),
+        });
+    }
     let pool = &state.pool;
     let view: CampaignView = sqlx::query_as(include_str!("../../sql/campaign_view.sql"))
         .bind(&campaign_id)
