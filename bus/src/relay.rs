@@ -394,7 +394,16 @@ impl<T: Transport> Worker<T> {
         lock_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
         loop {
-            // Send what the window allows, without waiting for receipts.
+            // Send what the window allows, without waiting for receipts. Say so first:
+            // a send can block while the broker is away, and the status must not claim
+            // "caught up" meanwhile.
+            if !buffer.is_empty() {
+                self.progress.send_if_modified(|p| {
+                    let changed = p.state != RelayState::Publishing;
+                    p.state = RelayState::Publishing;
+                    changed
+                });
+            }
             while window.len() < config.max_in_flight {
                 let Some(message) = buffer.pop_front() else { break };
                 let cursor = message.cursor;
