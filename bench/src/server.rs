@@ -11,7 +11,7 @@ pub struct Server {
     child: Child,
 }
 
-/// The release `alpes` binary beside this one, built first if it is missing.
+/// The `alpes` binary beside this one (same profile), built first if it is missing.
 fn alpes_binary() -> anyhow::Result<PathBuf> {
     let dir = std::env::current_exe()?
         .parent()
@@ -19,10 +19,12 @@ fn alpes_binary() -> anyhow::Result<PathBuf> {
         .to_path_buf();
     let binary = dir.join("alpes");
     if !binary.exists() {
-        eprintln!("building the alpes binary (cargo build --release --bin alpes)");
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--release", "--bin", "alpes"])
-            .status()?;
+        let mut args = vec!["build", "--bin", "alpes"];
+        if !cfg!(debug_assertions) {
+            args.push("--release");
+        }
+        eprintln!("building the alpes binary (cargo {})", args.join(" "));
+        let status = Command::new(env!("CARGO")).args(&args).status()?;
         anyhow::ensure!(status.success(), "cargo build --bin alpes failed");
     }
     Ok(binary)

@@ -63,10 +63,12 @@ async fn bench(url: &str, events: i64) -> Result<(), Box<dyn std::error::Error>>
     fill_log(&pool, events).await?;
     let head = reader::head_position(&pool).await?;
     let all = reader::read_after(&pool, LogCursor::START, events + 1).await?;
+    // Stored payloads are read as the relay reads them: through the upcasters.
+    let upcasters = aggregates::upcasters::all();
     let payloads: Vec<Message> = all
         .iter()
         .map(|event| {
-            let message = encode(event, &[]).expect("benchmark events map");
+            let message = encode(event, &upcasters).expect("benchmark events map");
             Message {
                 payload: message.payload,
                 properties: message
@@ -94,7 +96,7 @@ async fn bench(url: &str, events: i64) -> Result<(), Box<dyn std::error::Error>>
         let Some(last) = batch.last() else { break };
         cursor = last.cursor;
         for event in &batch {
-            encode(event, &[])?;
+            encode(event, &upcasters)?;
         }
         read += batch.len();
     }
