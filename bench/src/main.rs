@@ -5,6 +5,8 @@
 //! ```text
 //! cargo run --release -p bench -- rebuild   # view rebuild vs stock cqrs-es replay
 //! cargo run --release -p bench -- lag       # commit-to-visible latency under load
+//! cargo run --release -p bench -- commands  # throughput vs raw INSERTs and stock cqrs-es, RSS
+//! cargo run --release -p bench -- streams   # command latency vs stream length
 //! cargo run --release -p bench -- all [--quick]
 //! ```
 //!
@@ -16,6 +18,9 @@
 //! - `rebuild`: our shadow-table rebuild against `QueryReplay` + `GenericQuery` +
 //!   `PostgresViewRepository`.
 //! - `lag`: commands at a steady rate, and how long until a read sees each one.
+//! - `commands`: throughput over HTTP against raw INSERTs and stock cqrs-es; RSS.
+//! - `streams`: command latency against stream length.
+//! - `server`: `alpes serve` as a child process.
 //! - `stats`: percentiles and the printed table.
 
 mod commands;
@@ -25,6 +30,7 @@ mod rebuild;
 mod seed;
 mod server;
 mod stats;
+mod streams;
 
 use clap::{Parser, Subcommand};
 
@@ -49,6 +55,8 @@ enum Command {
     Lag,
     /// Command throughput over HTTP vs raw inserts and stock cqrs-es; peak RSS.
     Commands,
+    /// Command latency against the length of the aggregate's stream.
+    Streams,
     /// Everything.
     All,
 }
@@ -65,6 +73,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if matches!(cli.command, Command::Commands | Command::All) {
         rows.extend(commands::run(cli.quick).await?);
+    }
+    if matches!(cli.command, Command::Streams | Command::All) {
+        rows.extend(streams::run(cli.quick).await?);
     }
     stats::print_table(&rows);
     Ok(())
