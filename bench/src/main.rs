@@ -7,6 +7,7 @@
 //! cargo run --release -p bench -- lag       # commit-to-visible latency under load
 //! cargo run --release -p bench -- commands  # throughput vs raw INSERTs and stock cqrs-es, RSS
 //! cargo run --release -p bench -- streams   # command latency vs stream length
+//! cargo run --release -p bench -- queries   # query latency under load vs direct SQL
 //! cargo run --release -p bench -- all [--quick]
 //! ```
 //!
@@ -20,12 +21,14 @@
 //! - `lag`: commands at a steady rate, and how long until a read sees each one.
 //! - `commands`: throughput over HTTP against raw INSERTs and stock cqrs-es; RSS.
 //! - `streams`: command latency against stream length.
+//! - `queries`: query latency under command load against the same SQL run directly.
 //! - `server`: `alpes serve` as a child process.
 //! - `stats`: percentiles and the printed table.
 
 mod commands;
 mod db;
 mod lag;
+mod queries;
 mod rebuild;
 mod seed;
 mod server;
@@ -57,6 +60,8 @@ enum Command {
     Commands,
     /// Command latency against the length of the aggregate's stream.
     Streams,
+    /// Query latency under command load vs the same SQL run directly.
+    Queries,
     /// Everything.
     All,
 }
@@ -76,6 +81,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if matches!(cli.command, Command::Streams | Command::All) {
         rows.extend(streams::run(cli.quick).await?);
+    }
+    if matches!(cli.command, Command::Queries | Command::All) {
+        rows.extend(queries::run(cli.quick).await?);
     }
     stats::print_table(&rows);
     Ok(())
