@@ -4,56 +4,23 @@
 use aggregates::campaign::{Campaign, CampaignCommand, CampaignError, MoneyInput, ParticipantInput};
 use sqlx::PgPool;
 use store::{AlpesEventStore, CommandError, CommandExecutor, CommandOptions, EventLog};
+use test_support::TestDb;
 use uuid::Uuid;
 
-fn server() -> String {
-    std::env::var("TEST_DATABASE_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-/// A fresh, migrated database (dropped when the test's `Db` goes).
-struct Db {
-    pool: PgPool,
-    name: String,
-}
+/// A fresh, migrated database for the test.
+struct Db(TestDb);
 
 impl Db {
     async fn new() -> Self {
-        let name = format!("alpes_test_{}", Uuid::new_v4().simple());
-        let admin = PgPool::connect(&format!("{}/postgres", server())).await.unwrap();
-        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let pool = PgPool::connect(&format!("{}/{name}", server())).await.unwrap();
-        store::migrate(&pool).await.unwrap();
-        Db { pool, name }
+        Db(TestDb::new().await)
     }
 
     /// An executor as one process would have it (its own cache).
     fn executor(&self) -> CommandExecutor<Campaign> {
         CommandExecutor::new(
-            AlpesEventStore::new(EventLog::new(self.pool.clone()), vec![], 100),
+            AlpesEventStore::new(EventLog::new(self.0.pool.clone()), vec![], 100),
             (),
         )
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let admin = PgPool::connect(&format!("{}/postgres", server())).await.unwrap();
-                let _ = sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
-                    .execute(&admin)
-                    .await;
-            });
-        })
-        .join();
     }
 }
 
@@ -101,7 +68,7 @@ async fn a_creation_assumed_new_on_an_existing_id_is_refused_after_reading_the_s
         matches!(again, Err(CommandError::Domain(CampaignError::AlreadyExists))),
         "{again:?}"
     );
-    assert_eq!(count_events(&db.pool, &id).await, 2);
+    assert_eq!(count_events(&db.0.pool, &id).await, 2);
 }
 
 #[tokio::test]
@@ -134,7 +101,7 @@ async fn a_stale_cache_in_another_process_costs_a_retry_not_a_lost_update() {
         .await
         .unwrap();
     assert_eq!(paused.version, 6);
-    assert_eq!(count_events(&db.pool, &id).await, 6);
+    assert_eq!(count_events(&db.0.pool, &id).await, 6);
 }
 
 #[tokio::test]

@@ -7,13 +7,9 @@ use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::time::Duration;
+use test_support::TestDb;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
-
-/// Where the test databases are created: `TEST_DATABASE_SERVER`, or the local Postgres.
-fn database_server() -> String {
-    std::env::var("TEST_DATABASE_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
 
 /// A running application over its own database, dropped with the test.
 pub struct TestApp {
@@ -22,8 +18,9 @@ pub struct TestApp {
     /// A direct connection to the application's database, to check what it stored.
     pub db: PgPool,
     pub database_url: String,
-    database_name: String,
     instance: Instance,
+    /// Last: dropped (with the database) after `Drop` has stopped the instance.
+    _database: TestDb,
 }
 
 /// One application process (as far as the database can tell).
@@ -66,21 +63,17 @@ pub async fn spawn_app() -> TestApp {
 
 /// Same, with settings adjusted by the test.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-    let database_name = format!("alpes_test_{}", Uuid::new_v4().simple());
-    let database_url = format!("{}/{}", database_server(), database_name);
-    let mut settings = test_settings(&database_url);
+    let database = TestDb::new().await;
+    let mut settings = test_settings(&database.url);
     adjust(&mut settings);
     let instance = start(settings).await;
-    let db = PgPool::connect(&database_url)
-        .await
-        .expect("connect to the test database");
     TestApp {
         address: instance.address.clone(),
         client: reqwest::Client::new(),
-        db,
-        database_url,
-        database_name,
+        db: database.pool.clone(),
+        database_url: database.url.clone(),
         instance,
+        _database: database,
     }
 }
 
@@ -100,24 +93,8 @@ async fn start(settings: Settings) -> Instance {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // The database goes with the `_database` field, right after.
         self.instance.kill();
-        // Drop is synchronous and the test's runtime is shutting down: use a thread
-        // with its own small runtime to remove the database.
-        let name = self.database_name.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Ok(admin) = PgPool::connect(&format!("{}/postgres", database_server())).await {
-                    let _ = sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
-                        .execute(&admin)
-                        .await;
-                }
-            });
-        })
-        .join();
     }
 }
 

@@ -299,7 +299,7 @@ async fn set_read_only(db: &TestDb, read_only: bool) {
         .await
         .unwrap();
     sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
-        .bind(&name)
+        .bind(name)
         .execute(&admin)
         .await
         .unwrap();

@@ -27,54 +27,7 @@ pub fn init_logs() {
         .try_init();
 }
 
-fn database_server() -> String {
-    std::env::var("TEST_DATABASE_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-/// A new, migrated database, dropped with the value.
-pub struct TestDb {
-    pub pool: PgPool,
-    pub url: String,
-    name: String,
-}
-
-impl TestDb {
-    pub async fn new() -> TestDb {
-        init_logs();
-        let name = format!("alpes_test_{}", Uuid::new_v4().simple());
-        let admin = PgPool::connect(&format!("{}/postgres", database_server()))
-            .await
-            .expect("connect to the test Postgres");
-        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
-            .execute(&admin)
-            .await
-            .expect("create the test database");
-        admin.close().await;
-        let url = format!("{}/{name}", database_server());
-        let pool = PgPool::connect(&url).await.expect("connect to the test database");
-        store::MIGRATOR.run(&pool).await.expect("migrations");
-        TestDb { pool, url, name }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-                return;
-            };
-            runtime.block_on(async {
-                if let Ok(admin) = PgPool::connect(&format!("{}/postgres", database_server())).await {
-                    let _ = sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
-                        .execute(&admin)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
+pub use test_support::TestDb;
 
 /// Runs commands against the store, as the API does.
 pub struct Writer {
@@ -176,6 +129,7 @@ pub fn pulsar_settings(broker: &TestBroker) -> PulsarSettings {
 }
 
 pub fn spawn_relay(db: &TestDb, broker: &TestBroker, config: RelayConfig) -> RelayTask {
+    init_logs();
     Relay::new(
         db.pool.clone(),
         PulsarTransport::new(pulsar_settings(broker)),

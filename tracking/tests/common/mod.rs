@@ -10,7 +10,6 @@ use pulsar::{Producer, Pulsar, TokioExecutor};
 use pulsar_test_broker::TestBroker;
 use reqwest::Response;
 use serde_json::Value;
-use sqlx::PgPool;
 use std::future::Future;
 use std::time::Duration;
 use tracking::{TrackingConfig, TrackingService};
@@ -30,54 +29,7 @@ pub fn init_logs() {
         .try_init();
 }
 
-fn database_server() -> String {
-    std::env::var("TEST_DATABASE_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-/// A new, migrated database, dropped with the value.
-pub struct TestDb {
-    pub pool: PgPool,
-    pub url: String,
-    name: String,
-}
-
-impl TestDb {
-    pub async fn new() -> TestDb {
-        init_logs();
-        let name = format!("alpes_test_{}", Uuid::new_v4().simple());
-        let admin = PgPool::connect(&format!("{}/postgres", database_server()))
-            .await
-            .expect("connect to the test Postgres");
-        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
-            .execute(&admin)
-            .await
-            .expect("create the test database");
-        admin.close().await;
-        let url = format!("{}/{name}", database_server());
-        let pool = PgPool::connect(&url).await.expect("connect to the test database");
-        store::MIGRATOR.run(&pool).await.expect("migrations");
-        TestDb { pool, url, name }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-                return;
-            };
-            runtime.block_on(async {
-                if let Ok(admin) = PgPool::connect(&format!("{}/postgres", database_server())).await {
-                    let _ = sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
-                        .execute(&admin)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
+pub use test_support::TestDb;
 
 /// Short waits and few redeliveries, so failures show in seconds.
 pub fn tracking_config(broker: &TestBroker) -> TrackingConfig {
@@ -99,6 +51,7 @@ pub struct Tracking {
 }
 
 pub async fn start_tracking(db: &TestDb, broker: &TestBroker) -> Tracking {
+    init_logs();
     let service = TrackingService::start(db.pool.clone(), tracking_config(broker));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
