@@ -84,3 +84,23 @@ pub fn aggregate_id(raw: &str, not_found_code: &'static str, what: &str) -> Resu
             detail: format!("no {what} with id '{raw}'"),
         })
 }
+
+/// A command endpoint without a body (`POST /campaigns/{id}/activate`, ...): its handler
+/// and OpenAPI entry. The handler calls the `run` function of the module it is used in.
+macro_rules! transition {
+    ($tag:literal, $id_doc:literal, $handler:ident, $path:literal, $command:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = $tag,
+            params(("id" = Uuid, Path, description = $id_doc), CommandHeaders),
+            responses((status = 200, body = CommandAccepted), (status = 404, body = Problem),
+                (status = 409, body = Problem), (status = 422, description = "Not allowed from the current status", body = Problem)))]
+        async fn $handler(
+            State(state): State<AppState>,
+            PathParams(params): PathParams,
+            request: CommandRequest<NoBody>,
+        ) -> Result<Response, ApiError> {
+            run(&state, &params[0], $command, request.options).await
+        }
+    };
+}
+pub(crate) use transition;

@@ -1,6 +1,6 @@
 //! Campaign commands: `POST`/`PUT`/`DELETE` under `/campaigns`.
 
-use crate::commands::{accepted, aggregate_id, CommandAccepted, CommandHeaders};
+use crate::commands::{accepted, aggregate_id, transition, CommandAccepted, CommandHeaders};
 use crate::error::{ApiError, Problem};
 use crate::extract::{CommandRequest, Json, NoBody, PathParams};
 use crate::money::MoneyBody;
@@ -238,44 +238,33 @@ async fn cancel(
     .await
 }
 
-/// The status transitions without a body: one handler each, for the router and the
-/// OpenAPI document.
-macro_rules! transition {
-    ($handler:ident, $path:literal, $command:expr, $doc:literal) => {
-        #[doc = $doc]
-        #[utoipa::path(post, path = $path, tag = "campaigns",
-            params(("id" = Uuid, Path, description = "Campaign id"), CommandHeaders),
-            responses((status = 200, body = CommandAccepted), (status = 404, body = Problem),
-                (status = 409, body = Problem), (status = 422, description = "Not allowed from the current status", body = Problem)))]
-        async fn $handler(
-            State(state): State<AppState>,
-            PathParams(params): PathParams,
-            request: CommandRequest<NoBody>,
-        ) -> Result<Response, ApiError> {
-            run(&state, &params[0], $command, request.options).await
-        }
-    };
-}
-
 transition!(
+    "campaigns",
+    "Campaign id",
     activate,
     "/campaigns/{id}/activate",
     CampaignCommand::Activate,
     "Activates a draft campaign (needs a participant)."
 );
 transition!(
+    "campaigns",
+    "Campaign id",
     pause,
     "/campaigns/{id}/pause",
     CampaignCommand::Pause,
     "Pauses an active campaign."
 );
 transition!(
+    "campaigns",
+    "Campaign id",
     resume,
     "/campaigns/{id}/resume",
     CampaignCommand::Resume,
     "Resumes a paused campaign."
 );
 transition!(
+    "campaigns",
+    "Campaign id",
     complete,
     "/campaigns/{id}/complete",
     CampaignCommand::Complete,

@@ -1,6 +1,6 @@
 //! Partner commands: `POST`/`PUT` under `/partners`.
 
-use crate::commands::{accepted, aggregate_id, CommandAccepted, CommandHeaders};
+use crate::commands::{accepted, aggregate_id, transition, CommandAccepted, CommandHeaders};
 use crate::error::{ApiError, Problem};
 use crate::extract::{CommandRequest, Json, NoBody, PathParams};
 use crate::state::AppState;
@@ -134,40 +134,19 @@ async fn suspend(
     .await
 }
 
-/// Reinstates a suspended partner.
-#[utoipa::path(post, path = "/partners/{id}/reinstate", tag = "partners",
-    params(("id" = Uuid, Path, description = "Partner id"), CommandHeaders),
-    responses((status = 200, body = CommandAccepted), (status = 404, body = Problem), (status = 409, body = Problem),
-        (status = 422, body = Problem)))]
-async fn reinstate(
-    State(state): State<AppState>,
-    PathParams(params): PathParams,
-    request: CommandRequest<NoBody>,
-) -> Result<Response, ApiError> {
-    run(
-        &state,
-        &params[0],
-        PartnerCommand::ReinstatePartner,
-        request.options,
-    )
-    .await
-}
-
-/// Deactivates the partner for good.
-#[utoipa::path(post, path = "/partners/{id}/deactivate", tag = "partners",
-    params(("id" = Uuid, Path, description = "Partner id"), CommandHeaders),
-    responses((status = 200, body = CommandAccepted), (status = 404, body = Problem), (status = 409, body = Problem),
-        (status = 422, body = Problem)))]
-async fn deactivate(
-    State(state): State<AppState>,
-    PathParams(params): PathParams,
-    request: CommandRequest<NoBody>,
-) -> Result<Response, ApiError> {
-    run(
-        &state,
-        &params[0],
-        PartnerCommand::DeactivatePartner,
-        request.options,
-    )
-    .await
-}
+transition!(
+    "partners",
+    "Partner id",
+    reinstate,
+    "/partners/{id}/reinstate",
+    PartnerCommand::ReinstatePartner,
+    "Reinstates a suspended partner."
+);
+transition!(
+    "partners",
+    "Partner id",
+    deactivate,
+    "/partners/{id}/deactivate",
+    PartnerCommand::DeactivatePartner,
+    "Deactivates the partner for good."
+);
