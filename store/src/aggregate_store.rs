@@ -1,10 +1,12 @@
 //! [`AlpesEventStore`]: the `cqrs_es::EventStore` of one aggregate type.
 
+use crate::database::Database;
 use crate::log::{AppendError, EventLog, IdempotencyClaim, NewEvent};
 use cqrs_es::persist::{EventUpcaster, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, DomainEvent, EventEnvelope, EventStore};
 use lru::LruCache;
 use postgres_es::PostgresEventRepository;
+use sqlite_es::SqliteEventRepository;
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
@@ -40,8 +42,9 @@ impl<A: Aggregate> AggregateContext<A> for AlpesAggregateContext<A> {
 
 /// An event store for aggregates of type `A`.
 ///
-/// - Loads through postgres-es (`PersistedEventStore` in event-store mode, with our
-///   upcasters), or from an in-process cache of recently committed aggregates.
+/// - Loads through postgres-es or sqlite-es (`PersistedEventStore` in event-store
+///   mode, with our upcasters), or from an in-process cache of recently committed
+///   aggregates.
 /// - Commits through [`EventLog::append`]: every committed envelope comes back with
 ///   its `event_id`, global `position` and `recorded_at` in its metadata
 ///   (see [`metadata_keys`]).
@@ -50,7 +53,7 @@ impl<A: Aggregate> AggregateContext<A> for AlpesAggregateContext<A> {
 /// `commit` re-applies events that `EventSink::write` already applied.
 pub struct AlpesEventStore<A: Aggregate> {
     log: EventLog,
-    reader: PersistedEventStore<PostgresEventRepository, A>,
+    reader: StreamReader<A>,
     /// Aggregates as they were after their last commit from this process, with their
     /// version. `None`: caching disabled. Correct with several writers because a
     /// stale entry can only cause a failed append (primary key on the sequence),
@@ -64,8 +67,16 @@ where
 {
     /// `cache_capacity` aggregates are kept in memory (0 disables the cache).
     pub fn new(log: EventLog, upcasters: Vec<Box<dyn EventUpcaster>>, cache_capacity: usize) -> Self {
-        let reader = PersistedEventStore::new_event_store(PostgresEventRepository::new(log.pool().clone()))
-            .with_upcasters(upcasters);
+        let reader = match log.database() {
+            Database::Postgres(pool) => StreamReader::Postgres(
+                PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()))
+                    .with_upcasters(upcasters),
+            ),
+            Database::Sqlite(db) => StreamReader::Sqlite(
+                PersistedEventStore::new_event_store(SqliteEventRepository::new(db.pool().clone()))
+                    .with_upcasters(upcasters),
+            ),
+        };
         Self {
             log,
             reader,
@@ -109,6 +120,33 @@ where
     }
 }
 
+/// Reads aggregate streams through the cqrs-es repository of the backend.
+enum StreamReader<A: Aggregate> {
+    Postgres(PersistedEventStore<PostgresEventRepository, A>),
+    Sqlite(PersistedEventStore<SqliteEventRepository, A>),
+}
+
+impl<A: Aggregate> StreamReader<A> {
+    async fn load_events(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        match self {
+            StreamReader::Postgres(store) => store.load_events(aggregate_id).await,
+            StreamReader::Sqlite(store) => store.load_events(aggregate_id).await,
+        }
+    }
+
+    /// (aggregate, version) as stored.
+    async fn load_aggregate(&self, aggregate_id: &str) -> Result<(A, usize), AggregateError<A::Error>> {
+        let loaded = match self {
+            StreamReader::Postgres(store) => store.load_aggregate(aggregate_id).await?,
+            StreamReader::Sqlite(store) => store.load_aggregate(aggregate_id).await?,
+        };
+        Ok((loaded.aggregate, loaded.current_sequence))
+    }
+}
+
 /// A poisoned cache lock only means another thread panicked while holding it; the
 /// cache holds nothing that a panic could leave half-written, so keep using it.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -138,11 +176,11 @@ where
                 idempotency: None,
             });
         }
-        let loaded = self.reader.load_aggregate(aggregate_id).await?;
+        let (aggregate, version) = self.reader.load_aggregate(aggregate_id).await?;
         Ok(AlpesAggregateContext {
-            aggregate_id: loaded.aggregate_id,
-            aggregate: loaded.aggregate,
-            version: loaded.current_sequence,
+            aggregate_id: aggregate_id.to_owned(),
+            aggregate,
+            version,
             from_cache: false,
             idempotency: None,
         })

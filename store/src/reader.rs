@@ -3,12 +3,15 @@
 //! `position` alone is not a safe cursor: a transaction that took position 10 can
 //! commit after the one that took 11, and a reader that moved past 11 would skip 10.
 //! The log is therefore read in `(transaction_id, position)` order, only below the
-//! oldest running transaction (`sql/read_log.sql`), and a reader's cursor is that pair.
+//! oldest running transaction (`sql/postgres/read_log.sql`), and a reader's cursor is
+//! that pair. On SQLite (one writer at a time) positions are assigned in commit order:
+//! the cursor's two halves are both the position (`sql/sqlite/read_log.sql`).
 
+use crate::database::Database;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::postgres::{PgListener, PgPool};
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -50,14 +53,29 @@ impl RecordedEvent {
     }
 }
 
-/// The next `limit` committed events after `cursor`.
-/// Works on a pool or inside a transaction (a rebuild's final catch-up).
-pub async fn read_after<'c>(
+/// The next `limit` committed events after `cursor`, in commit order.
+pub async fn read_after(
+    db: &Database,
+    cursor: LogCursor,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    match db {
+        Database::Postgres(pool) => read_after_pg(pool, cursor, limit).await,
+        Database::Sqlite(db) => {
+            let mut conn = db.pool().acquire().await?;
+            read_after_sqlite(&mut conn, cursor, limit).await
+        }
+    }
+}
+
+/// [`read_after`] on Postgres, on a pool or inside a transaction (a rebuild's final
+/// catch-up).
+pub async fn read_after_pg<'c>(
     executor: impl sqlx::PgExecutor<'c>,
     cursor: LogCursor,
     limit: i64,
 ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
-    let rows = sqlx::query(include_str!("../sql/read_log.sql"))
+    let rows = sqlx::query(include_str!("../sql/postgres/read_log.sql"))
         .bind(cursor.transaction_id.to_string())
         .bind(cursor.position)
         .bind(limit)
@@ -84,49 +102,122 @@ pub async fn read_after<'c>(
         .collect()
 }
 
-/// The highest position in the log (0 when empty). Includes events of transactions
-/// still running: it is what "the head" means to an operator watching lag.
-pub async fn head_position(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
-        .fetch_one(pool)
-        .await
+/// [`read_after`] on SQLite, on any connection (a write transaction included).
+pub async fn read_after_sqlite(
+    conn: &mut SqliteConnection,
+    cursor: LogCursor,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    let rows = sqlx::query(include_str!("../sql/sqlite/read_log.sql"))
+        .bind(cursor.position)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let json = |column: &str| -> Result<Value, sqlx::Error> {
+                let text: &str = row.try_get(column)?;
+                serde_json::from_str(text).map_err(|error| sqlx::Error::Decode(Box::new(error)))
+            };
+            Ok(RecordedEvent {
+                cursor: LogCursor {
+                    transaction_id: row.try_get("transaction_id")?,
+                    position: row.try_get("position")?,
+                },
+                event_id: crate::log::parse_uuid(row.try_get("event_id")?)?,
+                aggregate_type: row.try_get("aggregate_type")?,
+                aggregate_id: row.try_get("aggregate_id")?,
+                sequence: row.try_get("sequence")?,
+                event_type: row.try_get("event_type")?,
+                event_version: row.try_get("event_version")?,
+                payload: json("payload")?,
+                metadata: json("metadata")?,
+                recorded_at: row.try_get("recorded_at")?,
+            })
+        })
+        .collect()
+}
+
+/// The highest position in the log (0 when empty). On Postgres it includes events
+/// of transactions still running: it is what "the head" means to an operator
+/// watching lag.
+pub async fn head_position(db: &Database) -> Result<i64, sqlx::Error> {
+    const SQL: &str = "SELECT coalesce(max(position), 0) FROM events";
+    match db {
+        Database::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
+        Database::Sqlite(db) => sqlx::query_scalar(SQL).fetch_one(db.pool()).await,
+    }
 }
 
 /// How many committed events lie after `cursor`.
-pub async fn count_after(pool: &PgPool, cursor: LogCursor) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2)")
-        .bind(cursor.transaction_id.to_string())
-        .bind(cursor.position)
-        .fetch_one(pool)
-        .await
+pub async fn count_after(db: &Database, cursor: LogCursor) -> Result<i64, sqlx::Error> {
+    match db {
+        Database::Postgres(pool) => {
+            sqlx::query_scalar(
+                "SELECT count(*) FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2)",
+            )
+            .bind(cursor.transaction_id.to_string())
+            .bind(cursor.position)
+            .fetch_one(pool)
+            .await
+        }
+        Database::Sqlite(db) => {
+            sqlx::query_scalar("SELECT count(*) FROM events WHERE position > $1")
+                .bind(cursor.position)
+                .fetch_one(db.pool())
+                .await
+        }
+    }
 }
 
 /// Whether committed events lie after `cursor` (cheaper than counting them).
-pub async fn any_after(pool: &PgPool, cursor: LogCursor) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2))",
-    )
-    .bind(cursor.transaction_id.to_string())
-    .bind(cursor.position)
-    .fetch_one(pool)
-    .await
+pub async fn any_after(db: &Database, cursor: LogCursor) -> Result<bool, sqlx::Error> {
+    match db {
+        Database::Postgres(pool) => sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2))",
+        )
+        .bind(cursor.transaction_id.to_string())
+        .bind(cursor.position)
+        .fetch_one(pool)
+        .await,
+        Database::Sqlite(db) => {
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE position > $1)")
+                .bind(cursor.position)
+                .fetch_one(db.pool())
+                .await
+        }
+    }
 }
 
 /// Whether a reader at `cursor` has read the event at `position`; `None` when no
 /// event has that position (yet).
-pub async fn covers(pool: &PgPool, cursor: LogCursor, position: i64) -> Result<Option<bool>, sqlx::Error> {
-    sqlx::query_scalar(include_str!("../sql/cursor_covers.sql"))
-        .bind(cursor.transaction_id.to_string())
-        .bind(cursor.position)
-        .bind(position)
-        .fetch_optional(pool)
-        .await
+pub async fn covers(db: &Database, cursor: LogCursor, position: i64) -> Result<Option<bool>, sqlx::Error> {
+    match db {
+        Database::Postgres(pool) => {
+            sqlx::query_scalar(include_str!("../sql/postgres/cursor_covers.sql"))
+                .bind(cursor.transaction_id.to_string())
+                .bind(cursor.position)
+                .bind(position)
+                .fetch_optional(pool)
+                .await
+        }
+        Database::Sqlite(db) => {
+            // Commit order is position order: covered when the cursor is at or past it.
+            sqlx::query_scalar("SELECT position <= $1 FROM events WHERE position = $2")
+                .bind(cursor.position)
+                .bind(position)
+                .fetch_optional(db.pool())
+                .await
+        }
+    }
 }
 
-/// Wakes readers when events are appended, through LISTEN on the channel the
-/// `events_appended` trigger notifies. Each notification bumps a counter readers
-/// watch; when the listening connection breaks it reconnects, and bumps the counter
-/// too (notifications may have been missed meanwhile).
+/// Wakes readers when events are appended. On Postgres, through LISTEN on the
+/// channel the `events_appended` trigger notifies: each notification bumps a counter
+/// readers watch; when the listening connection breaks it reconnects, and bumps the
+/// counter too (notifications may have been missed meanwhile). On SQLite, the counter
+/// is bumped in-process by every append (another process's appends are seen by
+/// polling).
 #[derive(Clone)]
 pub struct LogWaker {
     appended: watch::Receiver<u64>,
@@ -135,8 +226,18 @@ pub struct LogWaker {
 pub const APPENDED_CHANNEL: &str = "alpes_events_appended";
 
 impl LogWaker {
-    /// Starts listening in a background task that lives as long as the runtime.
-    pub fn spawn(pool: PgPool) -> Self {
+    /// Wakes on this database's appends (Postgres: a LISTEN task that lives as long
+    /// as the runtime).
+    pub fn spawn(db: &Database) -> Self {
+        match db {
+            Database::Postgres(pool) => Self::listen(pool.clone()),
+            Database::Sqlite(db) => Self {
+                appended: db.watch_appended(),
+            },
+        }
+    }
+
+    fn listen(pool: PgPool) -> Self {
         let (tx, rx) = watch::channel(0u64);
         tokio::spawn(async move {
             loop {

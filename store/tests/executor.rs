@@ -1,8 +1,10 @@
-//! The command executor against a real Postgres, with two executors over one
-//! database standing for two processes, each with its own aggregate cache.
+//! The command executor against a real database (the run's backend, see
+//! `test_support::backend`), with two executors over one database standing for two
+//! processes, each with its own aggregate cache.
 
 use aggregates::campaign::{Campaign, CampaignCommand, CampaignError, MoneyInput, ParticipantInput};
-use sqlx::PgPool;
+use store::reader::{self, LogCursor};
+use store::Database;
 use store::{AlpesEventStore, CommandError, CommandExecutor, CommandOptions, EventLog};
 use test_support::TestDb;
 use uuid::Uuid;
@@ -18,7 +20,7 @@ impl Db {
     /// An executor as one process would have it (its own cache).
     fn executor(&self) -> CommandExecutor<Campaign> {
         CommandExecutor::new(
-            AlpesEventStore::new(EventLog::new(self.0.pool.clone()), vec![], 100),
+            AlpesEventStore::new(EventLog::new(self.0.db.clone()), vec![], 100),
             (),
         )
     }
@@ -43,12 +45,9 @@ fn create() -> CampaignCommand {
     }
 }
 
-async fn count_events(pool: &PgPool, id: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_id = $1")
-        .bind(id)
-        .fetch_one(pool)
-        .await
-        .unwrap()
+async fn count_events(db: &Database, id: &str) -> usize {
+    let events = reader::read_after(db, LogCursor::START, 10_000).await.unwrap();
+    events.iter().filter(|event| event.aggregate_id == id).count()
 }
 
 #[tokio::test]
@@ -68,7 +67,7 @@ async fn a_creation_assumed_new_on_an_existing_id_is_refused_after_reading_the_s
         matches!(again, Err(CommandError::Domain(CampaignError::AlreadyExists))),
         "{again:?}"
     );
-    assert_eq!(count_events(&db.0.pool, &id).await, 2);
+    assert_eq!(count_events(&db.0.db, &id).await, 2);
 }
 
 #[tokio::test]
@@ -101,7 +100,7 @@ async fn a_stale_cache_in_another_process_costs_a_retry_not_a_lost_update() {
         .await
         .unwrap();
     assert_eq!(paused.version, 6);
-    assert_eq!(count_events(&db.0.pool, &id).await, 6);
+    assert_eq!(count_events(&db.0.db, &id).await, 6);
 }
 
 #[tokio::test]

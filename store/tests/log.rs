@@ -1,0 +1,136 @@
+//! The event log on the run's backend: what the log assigns, idempotency keys, and
+//! the SQLite file's durability settings.
+
+use chrono::Utc;
+use store::log::{AppendError, IdempotencyClaim, NewEvent};
+use store::reader::{self, LogCursor};
+use store::EventLog;
+use test_support::TestDb;
+use uuid::Uuid;
+
+fn event(sequence: i64) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        sequence,
+        event_type: "Something".into(),
+        event_version: "1.0".into(),
+        payload: serde_json::json!({ "n": sequence }),
+    }
+}
+
+#[tokio::test]
+async fn appended_events_read_back_in_commit_order_with_what_the_log_assigned() {
+    // Arrange
+    let db = TestDb::new().await;
+    let log = EventLog::new(db.db.clone());
+    let before = Utc::now() - chrono::Duration::seconds(1);
+
+    // Act
+    let first = log
+        .append("Thing", "a", &[event(1), event(2)], &serde_json::json!({}), None)
+        .await
+        .unwrap();
+    let second = log
+        .append(
+            "Thing",
+            "b",
+            &[event(1)],
+            &serde_json::json!({ "by": "test" }),
+            None,
+        )
+        .await
+        .unwrap();
+
+    // Assert
+    let read = reader::read_after(&db.db, LogCursor::START, 10).await.unwrap();
+    let positions: Vec<i64> = read.iter().map(|e| e.position()).collect();
+    assert_eq!(
+        positions,
+        vec![first[0].position, first[1].position, second[0].position]
+    );
+    assert!(positions.windows(2).all(|pair| pair[0] < pair[1]));
+    assert_eq!(read[1].payload, serde_json::json!({ "n": 2 }));
+    assert_eq!(read[2].metadata, serde_json::json!({ "by": "test" }));
+    assert!(read[0].recorded_at >= before && read[0].recorded_at <= Utc::now());
+    assert_eq!(reader::head_position(&db.db).await.unwrap(), second[0].position);
+    assert_eq!(reader::count_after(&db.db, read[0].cursor).await.unwrap(), 2);
+    assert!(!reader::any_after(&db.db, read[2].cursor).await.unwrap());
+    assert_eq!(
+        reader::covers(&db.db, read[1].cursor, first[0].position)
+            .await
+            .unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        reader::covers(&db.db, read[0].cursor, second[0].position)
+            .await
+            .unwrap(),
+        Some(false)
+    );
+    assert_eq!(
+        reader::covers(&db.db, read[0].cursor, 999_999).await.unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_taken_sequence_and_a_taken_idempotency_key_are_told_apart_and_write_nothing() {
+    let db = TestDb::new().await;
+    let log = EventLog::new(db.db.clone());
+    let claim = IdempotencyClaim {
+        key: "key-1".into(),
+        request_hash: vec![1, 2, 3],
+    };
+    log.append("Thing", "a", &[event(1)], &serde_json::json!({}), Some(&claim))
+        .await
+        .unwrap();
+
+    let conflict = log
+        .append("Thing", "a", &[event(1)], &serde_json::json!({}), None)
+        .await;
+    let reused = log
+        .append("Thing", "b", &[event(1)], &serde_json::json!({}), Some(&claim))
+        .await;
+
+    assert!(
+        matches!(conflict, Err(AppendError::StreamConflict)),
+        "{conflict:?}"
+    );
+    assert!(
+        matches!(reused, Err(AppendError::IdempotencyKeyTaken)),
+        "{reused:?}"
+    );
+    // The refused append of "b" left no event behind.
+    assert_eq!(reader::count_after(&db.db, LogCursor::START).await.unwrap(), 1);
+    let outcome = log.find_idempotent_outcome("key-1").await.unwrap().unwrap();
+    assert_eq!(outcome.aggregate_id, "a");
+    assert_eq!(outcome.request_hash, vec![1, 2, 3]);
+    assert_eq!(outcome.events.len(), 1);
+    assert!(log.find_idempotent_outcome("key-2").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn the_sqlite_file_commits_to_disk_before_answering() {
+    let db = TestDb::sqlite().await;
+    let pool = db.db.as_sqlite().unwrap().pool();
+
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+
+    assert_eq!(journal, "wal");
+    assert_eq!(synchronous, 2, "synchronous=FULL");
+}
+
+#[tokio::test]
+async fn an_unknown_database_url_is_refused_with_a_clear_error() {
+    let error = store::Database::connect("mysql://localhost/alpes", 2)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("postgres://"), "{error}");
+}
