@@ -1,7 +1,9 @@
 //! The `campaigns` projection: `campaign_view` (one row per campaign) and
 //! `partner_campaigns` (which campaigns list a partner as participant).
 
+use crate::backend::{sql, Sql, ViewConnection};
 use crate::projection::{ApplyError, Projection, Tables};
+use crate::rows::Document;
 use aggregates::campaign::{Campaign, CampaignEvent, CampaignStatus, Participant};
 use aggregates::money::Money;
 use async_trait::async_trait;
@@ -9,13 +11,15 @@ use chrono::{DateTime, Utc};
 use cqrs_es::persist::EventUpcaster;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
 use store::reader::RecordedEvent;
 use uuid::Uuid;
 
 pub const NAME: &str = "campaigns";
 const VIEW: &str = "campaign_view";
 const PARTICIPATIONS: &str = "partner_campaigns";
+const UPSERT: Sql = sql!("upsert_campaigns.sql");
+const DELETE_PARTICIPATIONS: Sql = sql!("delete_participations.sql");
+const INSERT_PARTICIPATIONS: Sql = sql!("insert_participations.sql");
 
 /// A row of `campaign_view`; its fields are the table's columns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +47,12 @@ pub struct Participation {
     pub campaign_name: String,
     pub campaign_status: CampaignStatus,
 }
+
+impl Document for CampaignView {
+    const TIMESTAMPS: &'static [&'static str] = &["starts_at", "ends_at", "created_at", "updated_at"];
+}
+
+impl Document for Participation {}
 
 impl CampaignView {
     /// Folds one event into the view (`None`: the campaign is not created yet).
@@ -153,13 +163,13 @@ impl Projection for CampaignsProjection {
 
     async fn apply(
         &self,
-        conn: &mut PgConnection,
+        mut conn: ViewConnection<'_>,
         tables: Tables,
         events: &[RecordedEvent],
     ) -> Result<(), ApplyError> {
         let view_table = tables.name(VIEW);
         let views = crate::rows::fold_batch(
-            conn,
+            conn.reborrow(),
             &view_table,
             Campaign::TYPE,
             events,
@@ -172,26 +182,16 @@ impl Projection for CampaignsProjection {
         }
 
         let rows: Vec<&CampaignView> = views.values().collect();
-        crate::rows::execute_with_rows(
-            conn,
-            include_str!("../sql/upsert_campaigns.sql"),
-            &view_table,
-            &rows,
-        )
-        .await?;
+        crate::rows::execute_with_rows(conn.reborrow(), UPSERT, &view_table, &rows).await?;
         let touched: Vec<&str> = views.keys().map(String::as_str).collect();
         let participations: Vec<Participation> =
             views.values().flat_map(CampaignView::participations).collect();
         let participations_table = tables.name(PARTICIPATIONS);
-        sqlx::query(
-            &include_str!("../sql/delete_participations.sql").replace("{table}", &participations_table),
-        )
-        .bind(&touched)
-        .execute(&mut *conn)
-        .await?;
+        conn.execute_with_ids(DELETE_PARTICIPATIONS, &participations_table, &touched)
+            .await?;
         crate::rows::execute_with_rows(
             conn,
-            include_str!("../sql/insert_participations.sql"),
+            INSERT_PARTICIPATIONS,
             &participations_table,
             &participations,
         )

@@ -2,8 +2,14 @@
 //! the read models the query endpoints serve. Any view can be rebuilt from the log,
 //! without downtime.
 //!
+//! Everything works on both storage backends ([`store::Database`]: Postgres, or the
+//! embedded SQLite file) with one copy of the logic: the folds, batching, checkpoints,
+//! poison handling, rebuilds and queries are backend-neutral, and only the statements
+//! (`sql/postgres/`, `sql/sqlite/`) and the leadership mechanism differ.
+//!
 //! # Layout
-//! - [`projection`]: the [`Projection`] trait: a read model, to its projector.
+//! - [`projection`]: the [`Projection`] trait: a read model, to its projector, applied
+//!   through a [`ViewConnection`] of either backend.
 //! - [`campaigns`], [`partners`]: the two projections (`campaign_view` +
 //!   `partner_campaigns`, and `partner_view`), each a pure fold of events into rows
 //!   plus a few batched statements.
@@ -11,11 +17,17 @@
 //!   order, with one leader across processes; [`ProjectorHandle`] to watch and operate it.
 //! - [`rebuild`]: replay into shadow tables, then an atomic swap.
 //! - [`queries`]: reading the views.
-//! - `rows`: moving rows between Postgres and Rust as JSON documents.
+//! - `rows`: moving rows between the database and Rust as JSON documents.
+//! - `checkpoint`: a projector's row in `projector_checkpoints`.
+//! - `backend`: what differs per backend: connections, write transactions, and each
+//!   statement in both dialects.
 //!
-//! SQL lives in `projections/sql/`; tables in `migrations/postgres/`.
+//! SQL lives in `projections/sql/postgres/` and `projections/sql/sqlite/` (one file
+//! name, two dialects); tables in `migrations/postgres/` and `migrations/sqlite/`.
 
+mod backend;
 pub mod campaigns;
+mod checkpoint;
 pub mod partners;
 pub mod projection;
 pub mod projector;
@@ -23,14 +35,15 @@ pub mod queries;
 pub mod rebuild;
 mod rows;
 
+pub use backend::ViewConnection;
 pub use projection::Projection;
 pub use projector::{Projector, ProjectorHandle, ProjectorSettings, ProjectorState, ProjectorStatus};
 
 use cqrs_es::persist::EventUpcaster;
-use sqlx::postgres::{PgConnectOptions, PgPool};
 use std::sync::Arc;
 use std::time::Duration;
 use store::reader::LogWaker;
+use store::Database;
 
 /// Every projector of the application, by name.
 #[derive(Clone)]
@@ -47,10 +60,10 @@ pub struct NotCaughtUp {
 }
 
 impl Projections {
-    /// Creates the projectors (`campaigns`, `partners`); the caller runs them.
+    /// Creates the projectors (`campaigns`, `partners`) over `db`; the caller runs
+    /// them (or not: the handles alone serve status, retry, skip and rebuild).
     pub fn new(
-        pool: &PgPool,
-        connect_options: &PgConnectOptions,
+        db: &Database,
         waker: &LogWaker,
         settings: &ProjectorSettings,
         upcasters: impl Fn() -> Vec<Box<dyn EventUpcaster>>,
@@ -61,15 +74,7 @@ impl Projections {
         ];
         let (projectors, handles) = projections
             .into_iter()
-            .map(|projection| {
-                Projector::new(
-                    projection,
-                    pool.clone(),
-                    connect_options.clone(),
-                    waker.clone(),
-                    settings.clone(),
-                )
-            })
+            .map(|projection| Projector::new(projection, db.clone(), waker.clone(), settings.clone()))
             .unzip();
         (Self { handles }, projectors)
     }

@@ -1,6 +1,8 @@
 //! The `partners` projection: `partner_view`, one row per partner.
 
+use crate::backend::{sql, Sql, ViewConnection};
 use crate::projection::{ApplyError, Projection, Tables};
+use crate::rows::Document;
 use aggregates::partner::{Partner, PartnerEvent, PartnerStatus};
 use aggregates::partner_kind::PartnerKind;
 use async_trait::async_trait;
@@ -8,12 +10,12 @@ use chrono::{DateTime, Utc};
 use cqrs_es::persist::EventUpcaster;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
 use store::reader::RecordedEvent;
 use uuid::Uuid;
 
 pub const NAME: &str = "partners";
 const VIEW: &str = "partner_view";
+const UPSERT: Sql = sql!("upsert_partners.sql");
 
 /// A row of `partner_view`; its fields are the table's columns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +30,16 @@ pub struct PartnerView {
     pub updated_at: DateTime<Utc>,
     pub version: i64,
     pub last_event_id: Uuid,
+}
+
+impl Document for PartnerView {
+    const TIMESTAMPS: &'static [&'static str] = &["created_at", "updated_at"];
+
+    /// `name_folded`: the name in lowercase, for a case-insensitive search that SQLite
+    /// (which folds ASCII only) cannot do on the name itself.
+    fn sqlite_columns(&self, columns: &mut serde_json::Map<String, serde_json::Value>) {
+        columns.insert("name_folded".into(), self.name.to_lowercase().into());
+    }
 }
 
 impl PartnerView {
@@ -121,13 +133,13 @@ impl Projection for PartnersProjection {
 
     async fn apply(
         &self,
-        conn: &mut PgConnection,
+        mut conn: ViewConnection<'_>,
         tables: Tables,
         events: &[RecordedEvent],
     ) -> Result<(), ApplyError> {
         let table = tables.name(VIEW);
         let views = crate::rows::fold_batch(
-            conn,
+            conn.reborrow(),
             &table,
             Partner::TYPE,
             events,
@@ -139,8 +151,7 @@ impl Projection for PartnersProjection {
             return Ok(());
         }
         let rows: Vec<&PartnerView> = views.values().collect();
-        crate::rows::execute_with_rows(conn, include_str!("../sql/upsert_partners.sql"), &table, &rows)
-            .await?;
+        crate::rows::execute_with_rows(conn, UPSERT, &table, &rows).await?;
         Ok(())
     }
 }

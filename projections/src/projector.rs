@@ -1,29 +1,53 @@
 //! [`Projector`]: the background task that keeps one read model up to date.
 //!
-//! - **Leadership**: one active instance per projector across processes, by a
-//!   session advisory lock held on a dedicated connection. Others stand by and retry;
-//!   when the leader's process dies its connection closes, the lock is released and a
-//!   standby takes over.
+//! The same task runs on both backends; only leadership differs:
+//!
+//! - **Leadership**: on Postgres, one active instance per projector across processes,
+//!   by a session advisory lock held on a dedicated connection. Others stand by and
+//!   retry; when the leader's process dies its connection closes, the lock is released
+//!   and a standby takes over. On SQLite (one file, normally one process) a projector
+//!   always leads in its process; it renews a lease in its checkpoint row so that a
+//!   process that runs no projector (the CLI) can tell whether one runs.
 //! - **Exactly once**: a batch's effects and the checkpoint move in one transaction,
-//!   which starts by locking the checkpoint row and checking it is where the batch was
-//!   read from (a fence against a stale leader and a rebuild's swap).
+//!   which starts by reading the checkpoint under a lock (Postgres: `FOR UPDATE`;
+//!   SQLite: the write transaction holds the database's write lock) and checking it is
+//!   where the batch was read from: a fence against a stale leader (or a second process
+//!   on the same SQLite file) and a rebuild's swap.
 //! - **Commit order**: the log is read with [`store::reader::read_after`], which never
 //!   skips an event whose transaction commits late.
-//! - **Wake-up**: LISTEN/NOTIFY after commits ([`store::reader::LogWaker`]), with polling
-//!   as a fallback.
+//! - **Wake-up**: [`store::reader::LogWaker`] after commits (Postgres: LISTEN/NOTIFY;
+//!   SQLite: in-process), with polling as a fallback.
 //! - **Poison events**: an event that cannot be applied is retried with backoff, then
 //!   the projector stops at it, records it and reports `failed`; an operator retries
 //!   or skips it ([`ProjectorHandle::retry`], [`ProjectorHandle::skip`]).
 
+use crate::backend::WriteTransaction;
+use crate::checkpoint;
 use crate::projection::{ApplyError, Projection, Tables};
-use sqlx::postgres::{PgConnectOptions, PgPool};
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::postgres::{PgDatabaseError, PgPool};
+use sqlx::sqlite::SqliteError;
+use sqlx::{Connection, PgConnection};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use store::reader::{self, LogCursor, LogWaker, RecordedEvent};
+use store::Database;
 use tokio::sync::watch;
 use uuid::Uuid;
+
+pub use crate::checkpoint::Checkpoint;
+
+/// SQLite: how many periods a running projector's lease lasts, a period being the
+/// longer of [`ProjectorSettings::leadership_check`] and
+/// [`ProjectorSettings::poll_interval`] (an idle projector looks at its lease once per
+/// poll). It is renewed when half of it is left, so an idle projector writes about
+/// once every five periods, and a process that died stops being reported as running
+/// within ten.
+const LEASE_PERIODS: u32 = 10;
+
+const LEADER_RENEW: &str = include_str!("../sql/sqlite/leader_renew.sql");
+const LEADER_ALIVE: &str = include_str!("../sql/sqlite/leader_alive.sql");
+const LOCK_HELD: &str = include_str!("../sql/postgres/lock_held.sql");
 
 /// How soon to look again when committed events are held back by an older
 /// transaction that is still running: at the next commit's notification, or after
@@ -43,7 +67,8 @@ pub struct ProjectorSettings {
     /// projector stops at it.
     pub poison_retry_delays: Vec<Duration>,
     /// How often the leader checks that it still holds its lock, and a standby tries
-    /// to take it.
+    /// to take it (Postgres). On SQLite, with `poll_interval`, the period of the lease
+    /// a running projector renews (it lasts ten of the longer of the two).
     pub leadership_check: Duration,
 }
 
@@ -67,9 +92,10 @@ impl Default for ProjectorSettings {
 pub enum ProjectorState {
     /// Not yet connected.
     Starting,
-    /// Applying events: this process holds the projector's lock.
+    /// Applying events: this process holds the projector's lock (on SQLite: runs it).
+    /// Seen from a process that does not run it: another process does.
     Running,
-    /// Another process holds the lock; this one takes over if it dies.
+    /// Another process holds the lock; this one takes over if it dies (Postgres only).
     Standby,
     /// A rebuild of the view is in progress (the live view keeps serving).
     Rebuilding,
@@ -92,25 +118,10 @@ impl ProjectorState {
     }
 }
 
-/// The projector's progress as stored in `projector_checkpoints`.
-#[derive(Debug, Clone, Default)]
-pub struct Checkpoint {
-    pub cursor: LogCursor,
-    pub events_applied: i64,
-    pub failed_event_id: Option<Uuid>,
-    pub failed_position: Option<i64>,
-    pub last_error: Option<String>,
-    pub rebuilding: bool,
-    pub rebuild_position: Option<i64>,
-}
-
 /// A projector, ready to [`run`](Projector::run).
 pub struct Projector {
     projection: Arc<dyn Projection>,
-    pool: PgPool,
-    /// For the dedicated connection that holds the leadership lock: a pooled one
-    /// would be returned to the pool, and the lock with it.
-    connect_options: PgConnectOptions,
+    db: Database,
     waker: LogWaker,
     settings: ProjectorSettings,
     state: watch::Sender<ProjectorState>,
@@ -124,11 +135,18 @@ pub struct Projector {
 #[derive(Clone)]
 pub struct ProjectorHandle {
     projection: Arc<dyn Projection>,
-    pool: PgPool,
-    connect_options: PgConnectOptions,
+    db: Database,
     state: watch::Receiver<ProjectorState>,
     last_error: watch::Receiver<Option<String>>,
     applied: watch::Receiver<LogCursor>,
+}
+
+/// This process's leadership of a projector, while it follows the log.
+enum Leader {
+    /// A dedicated connection holding the projector's session advisory lock.
+    Postgres(PgConnection),
+    /// SQLite: always leader in its process; when its lease was last renewed.
+    Sqlite { renewed: Option<Instant> },
 }
 
 /// Why a projector stopped following the log for a while.
@@ -141,10 +159,12 @@ enum Interrupted {
 }
 
 impl Projector {
+    /// A projector of `projection` over `db`, and its handle. On Postgres, the
+    /// dedicated connection that holds the leadership lock is opened with the pool's
+    /// connect options (a pooled one would be returned to the pool, and the lock with it).
     pub fn new(
         projection: Arc<dyn Projection>,
-        pool: PgPool,
-        connect_options: PgConnectOptions,
+        db: Database,
         waker: LogWaker,
         settings: ProjectorSettings,
     ) -> (Self, ProjectorHandle) {
@@ -153,8 +173,7 @@ impl Projector {
         let (applied, applied_rx) = watch::channel(LogCursor::START);
         let handle = ProjectorHandle {
             projection: projection.clone(),
-            pool: pool.clone(),
-            connect_options: connect_options.clone(),
+            db: db.clone(),
             state: state_rx,
             last_error: last_error_rx,
             applied: applied_rx,
@@ -162,8 +181,7 @@ impl Projector {
         (
             Self {
                 projection,
-                pool,
-                connect_options,
+                db,
                 waker,
                 settings,
                 state,
@@ -209,25 +227,56 @@ impl Projector {
         }
     }
 
-    /// A connection holding the projector's lock, or `None` when another has it.
-    async fn take_leadership(&self) -> Result<Option<PgConnection>, sqlx::Error> {
-        let mut connection = PgConnection::connect_with(&self.connect_options).await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('projector:' || $1))")
-            .bind(self.name())
-            .fetch_one(&mut connection)
-            .await?;
-        Ok(locked.then_some(connection))
+    /// This process's leadership of the projector, or `None` when another process
+    /// has it (Postgres only: on SQLite a projector always leads in its process).
+    async fn take_leadership(&self) -> Result<Option<Leader>, sqlx::Error> {
+        match &self.db {
+            Database::Postgres(pool) => {
+                let mut connection = PgConnection::connect_with(&pool.connect_options()).await?;
+                let locked: bool =
+                    sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('projector:' || $1))")
+                        .bind(self.name())
+                        .fetch_one(&mut connection)
+                        .await?;
+                Ok(locked.then_some(Leader::Postgres(connection)))
+            }
+            Database::Sqlite(_) => Ok(Some(Leader::Sqlite { renewed: None })),
+        }
+    }
+
+    /// Checks that this process still leads: on Postgres, that the connection holding
+    /// the lock is alive; on SQLite, renews the lease when half of it has gone by.
+    async fn keep_leadership(&self, leader: &mut Leader) -> Result<(), Interrupted> {
+        match leader {
+            Leader::Postgres(connection) => connection.ping().await.map_err(|_| Interrupted::LostLeadership),
+            Leader::Sqlite { renewed } => {
+                let lease = self.settings.leadership_check.max(self.settings.poll_interval) * LEASE_PERIODS;
+                if renewed.is_some_and(|at| at.elapsed() < lease / 2) {
+                    return Ok(());
+                }
+                let Database::Sqlite(sqlite) = &self.db else {
+                    unreachable!("a SQLite leader over another backend")
+                };
+                let mut tx = sqlite.begin_write().await?;
+                sqlx::query(LEADER_RENEW)
+                    .bind(self.name())
+                    .bind(date_modifier(lease))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                *renewed = Some(Instant::now());
+                Ok(())
+            }
+        }
     }
 
     /// Applies the log until interrupted (it never returns otherwise).
-    async fn follow_log(&self, mut leader: PgConnection) -> Result<Infallible, Interrupted> {
-        sqlx::query("INSERT INTO projector_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
-            .bind(self.name())
-            .execute(&self.pool)
-            .await?;
-        crate::rebuild::clear_stale_rebuild(&self.pool, self.name()).await?;
+    async fn follow_log(&self, mut leader: Leader) -> Result<Infallible, Interrupted> {
+        checkpoint::ensure(&self.db, self.name()).await?;
+        crate::rebuild::clear_stale_rebuild(&self.db, self.name()).await?;
+        self.keep_leadership(&mut leader).await?;
         let mut waker = self.waker.clone();
-        let mut checkpoint = load_checkpoint(&self.pool, self.name()).await?;
+        let mut checkpoint = checkpoint::load(&self.db, self.name()).await?;
         let mut last_leadership_check = Instant::now();
         let mut poison_attempts = 0;
         // Applying one event per batch, to find the event behind a data error.
@@ -236,27 +285,29 @@ impl Projector {
         self.last_error.send_replace(None);
         loop {
             if last_leadership_check.elapsed() >= self.settings.leadership_check {
-                leader.ping().await.map_err(|_| Interrupted::LostLeadership)?;
+                self.keep_leadership(&mut leader).await?;
                 last_leadership_check = Instant::now();
             }
             if checkpoint.failed_event_id.is_some() {
                 // Stopped at a poison event until an operator acts (any process can).
                 self.state.send_replace(ProjectorState::Failed);
                 waker.wait(self.settings.poll_interval).await;
-                checkpoint = load_checkpoint(&self.pool, self.name()).await?;
+                checkpoint = checkpoint::load(&self.db, self.name()).await?;
                 continue;
             }
             self.state.send_replace(ProjectorState::Running);
             self.applied.send_replace(checkpoint.cursor);
 
             let limit = if isolating { 1 } else { self.settings.batch_size };
-            let events = reader::read_after(&self.pool, checkpoint.cursor, limit).await?;
+            let events = reader::read_after(&self.db, checkpoint.cursor, limit).await?;
             if events.is_empty() {
-                if reader::any_after(&self.pool, checkpoint.cursor).await? {
+                if reader::any_after(&self.db, checkpoint.cursor).await? {
                     // Committed events exist but an older transaction is still running
                     // (anywhere on the server: the horizon is cluster-wide), so they are
                     // not safe to read yet. Its end notifies nobody (unless it appended
                     // events): look again at the next notification or soon after.
+                    // (Postgres only: SQLite commits in position order, so every event
+                    // it has committed is readable.)
                     waker.wait(held_back).await;
                     held_back = (held_back * 2).min(HELD_BACK_MAX);
                 } else {
@@ -266,7 +317,7 @@ impl Projector {
             }
             held_back = HELD_BACK_RECHECK;
             match apply_batch(
-                &self.pool,
+                &self.db,
                 &*self.projection,
                 Tables::Live,
                 checkpoint.cursor,
@@ -283,7 +334,7 @@ impl Projector {
                     tracing::warn!(%error, "the database refused a batch; applying its events one by one");
                     isolating = true;
                 }
-                Ok(Batch::Fenced) => checkpoint = load_checkpoint(&self.pool, self.name()).await?,
+                Ok(Batch::Fenced) => checkpoint = checkpoint::load(&self.db, self.name()).await?,
                 Ok(Batch::Poisoned { index: 0, reason }) => {
                     let event = &events[0];
                     match self.settings.poison_retry_delays.get(poison_attempts) {
@@ -294,9 +345,15 @@ impl Projector {
                         }
                         None => {
                             tracing::error!(event_id = %event.event_id, %reason, "cannot apply event; stopping at it");
-                            record_failure(&self.pool, self.name(), checkpoint.cursor, event, &reason)
-                                .await?;
-                            checkpoint = load_checkpoint(&self.pool, self.name()).await?;
+                            checkpoint::record_failure(
+                                &self.db,
+                                self.name(),
+                                checkpoint.cursor,
+                                event,
+                                &reason,
+                            )
+                            .await?;
+                            checkpoint = checkpoint::load(&self.db, self.name()).await?;
                             poison_attempts = 0;
                         }
                     }
@@ -304,7 +361,7 @@ impl Projector {
                 Ok(Batch::Poisoned { index, .. }) => {
                     // Apply what precedes the poison event; the next round starts at it.
                     match apply_batch(
-                        &self.pool,
+                        &self.db,
                         &*self.projection,
                         Tables::Live,
                         checkpoint.cursor,
@@ -314,7 +371,7 @@ impl Projector {
                     {
                         Batch::Applied(cursor) => checkpoint.cursor = cursor,
                         Batch::Isolate(_) => isolating = true,
-                        _ => checkpoint = load_checkpoint(&self.pool, self.name()).await?,
+                        _ => checkpoint = checkpoint::load(&self.db, self.name()).await?,
                     }
                 }
                 Err(error) => return Err(error.into()),
@@ -338,19 +395,35 @@ pub(crate) enum Batch {
 
 /// Whether the database refused the data itself (a value it cannot store, a
 /// constraint), which retrying will not fix, rather than failing for a while.
+/// Postgres: SQLSTATE classes 22 (data exception) and 23 (integrity constraint).
+/// SQLite: SQLITE_CONSTRAINT (a NOT NULL, CHECK, unique or STRICT type violation),
+/// SQLITE_MISMATCH and SQLITE_TOOBIG, whatever the extended code.
 pub(crate) fn is_data_error(error: &sqlx::Error) -> bool {
     match error {
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
+        sqlx::Error::Database(db) => {
+            if let Some(postgres) = db.try_downcast_ref::<PgDatabaseError>() {
+                let code = postgres.code();
+                code.starts_with("22") || code.starts_with("23")
+            } else if db.try_downcast_ref::<SqliteError>().is_some() {
+                const TOOBIG: i32 = 18;
+                const CONSTRAINT: i32 = 19;
+                const MISMATCH: i32 = 20;
+                db.code()
+                    .and_then(|code| code.parse::<i32>().ok())
+                    .is_some_and(|code| matches!(code & 0xff, TOOBIG | CONSTRAINT | MISMATCH))
+            } else {
+                false
+            }
+        }
         sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => true,
         _ => false,
     }
 }
 
-/// Applies `events` (read after `from`) and advances the checkpoint, in one transaction.
+/// Applies `events` (read after `from`) and advances the checkpoint, in one
+/// transaction, which first checks that the checkpoint is still at `from`.
 pub(crate) async fn apply_batch(
-    pool: &PgPool,
+    db: &Database,
     projection: &dyn Projection,
     tables: Tables,
     from: LogCursor,
@@ -359,23 +432,11 @@ pub(crate) async fn apply_batch(
     let Some(last) = events.last() else {
         return Ok(Batch::Applied(from));
     };
-    let mut tx = pool.begin().await?;
-    let row = sqlx::query(include_str!("../sql/checkpoint_lock.sql"))
-        .bind(projection.name())
-        .fetch_optional(&mut *tx)
-        .await?;
-    let current = row
-        .map(|row| -> Result<LogCursor, sqlx::Error> {
-            Ok(LogCursor {
-                transaction_id: row.try_get("transaction_id")?,
-                position: row.try_get("position")?,
-            })
-        })
-        .transpose()?;
-    if current != Some(from) {
+    let mut tx = WriteTransaction::begin(db).await?;
+    if checkpoint::locked_cursor(tx.connection(), projection.name()).await? != Some(from) {
         return Ok(Batch::Fenced);
     }
-    match projection.apply(&mut tx, tables, events).await {
+    match projection.apply(tx.connection(), tables, events).await {
         Ok(()) => {}
         Err(ApplyError::Poison { index, reason }) => return Ok(Batch::Poisoned { index, reason }),
         Err(ApplyError::Database(error)) if is_data_error(&error) => {
@@ -389,68 +450,20 @@ pub(crate) async fn apply_batch(
         }
         Err(ApplyError::Database(error)) => return Err(error),
     }
-    sqlx::query(include_str!("../sql/checkpoint_advance.sql"))
-        .bind(projection.name())
-        .bind(last.cursor.transaction_id.to_string())
-        .bind(last.cursor.position)
-        .bind(events.len() as i64)
-        .execute(&mut *tx)
-        .await?;
+    checkpoint::advance(tx.connection(), projection.name(), last.cursor, events.len()).await?;
     tx.commit().await?;
     Ok(Batch::Applied(last.cursor))
 }
 
-/// Records that the projector stopped at `event`, if its checkpoint is still `at`
-/// (a rebuild's swap or another leader may have moved it meanwhile).
-async fn record_failure(
-    pool: &PgPool,
-    name: &str,
-    at: LogCursor,
-    event: &RecordedEvent,
-    reason: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(include_str!("../sql/checkpoint_fail.sql"))
-        .bind(name)
-        .bind(event.event_id)
-        .bind(event.position())
-        .bind(reason)
-        .bind(at.transaction_id.to_string())
-        .bind(at.position)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-pub(crate) async fn load_checkpoint(pool: &PgPool, name: &str) -> Result<Checkpoint, sqlx::Error> {
-    let Some(row) = sqlx::query(include_str!("../sql/checkpoint_read.sql"))
-        .bind(name)
-        .fetch_optional(pool)
-        .await?
-    else {
-        return Ok(Checkpoint::default());
-    };
-    Ok(Checkpoint {
-        cursor: LogCursor {
-            transaction_id: row.try_get("transaction_id")?,
-            position: row.try_get("position")?,
-        },
-        events_applied: row.try_get("events_applied")?,
-        failed_event_id: row.try_get("failed_event_id")?,
-        failed_position: row.try_get("failed_position")?,
-        last_error: row.try_get("last_error")?,
-        rebuilding: row
-            .try_get::<Option<chrono::DateTime<chrono::Utc>>, _>("rebuild_started_at")?
-            .is_some(),
-        rebuild_position: row.try_get("rebuild_position")?,
-    })
-}
-
-/// Whether some session holds the advisory lock named `key` (see `sql/lock_held.sql`).
+/// Whether some session holds the advisory lock named `key` (see
+/// `sql/postgres/lock_held.sql`).
 pub(crate) async fn lock_held(pool: &PgPool, key: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(include_str!("../sql/lock_held.sql"))
-        .bind(key)
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar(LOCK_HELD).bind(key).fetch_one(pool).await
+}
+
+/// A SQLite date modifier that adds `duration` (`'+1.500 seconds'`).
+pub(crate) fn date_modifier(duration: Duration) -> String {
+    format!("+{:.3} seconds", duration.as_secs_f64())
 }
 
 /// Exponential backoff for database trouble: 100 ms doubling up to 30 s.
@@ -509,23 +522,20 @@ impl ProjectorHandle {
         self.projection.clone()
     }
 
-    pub(crate) fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    pub(crate) fn connect_options(&self) -> &PgConnectOptions {
-        &self.connect_options
+    /// The database the projector reads and writes.
+    pub fn database(&self) -> &Database {
+        &self.db
     }
 
     pub async fn status(&self) -> Result<ProjectorStatus, sqlx::Error> {
-        let checkpoint = load_checkpoint(&self.pool, self.name()).await?;
-        let head = reader::head_position(&self.pool).await?;
-        let lag = reader::count_after(&self.pool, checkpoint.cursor).await?;
+        let checkpoint = checkpoint::load(&self.db, self.name()).await?;
+        let head = reader::head_position(&self.db).await?;
+        let lag = reader::count_after(&self.db, checkpoint.cursor).await?;
         // What the database says (failed, rebuilding) holds in every process; the rest
         // is this process's own view (running here, or standing by).
         let state = if checkpoint.failed_event_id.is_some() {
             ProjectorState::Failed
-        } else if checkpoint.rebuilding && lock_held(&self.pool, &format!("rebuild:{}", self.name())).await? {
+        } else if checkpoint.rebuilding && crate::rebuild::is_running(&self.db, self.name()).await? {
             ProjectorState::Rebuilding
         } else {
             let local = *self.state.borrow();
@@ -552,9 +562,17 @@ impl ProjectorHandle {
         })
     }
 
-    /// Whether some process holds this projector's leadership lock.
+    /// Whether some process runs this projector: on Postgres, holds its leadership
+    /// lock; on SQLite, holds an unexpired lease on it.
     async fn is_led_elsewhere(&self) -> Result<bool, sqlx::Error> {
-        lock_held(&self.pool, &format!("projector:{}", self.name())).await
+        match &self.db {
+            Database::Postgres(pool) => lock_held(pool, &format!("projector:{}", self.name())).await,
+            Database::Sqlite(sqlite) => Ok(sqlx::query_scalar::<_, bool>(LEADER_ALIVE)
+                .bind(self.name())
+                .fetch_optional(sqlite.pool())
+                .await?
+                .unwrap_or(false)),
+        }
     }
 
     /// Waits until the projector has applied the event at `position`, for at most
@@ -564,30 +582,32 @@ impl ProjectorHandle {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut applied = self.applied.clone();
         loop {
-            let covered: Option<bool> = sqlx::query_scalar(include_str!("../sql/applied.sql"))
-                .bind(self.name())
-                .bind(position)
-                .fetch_optional(&self.pool)
-                .await?;
+            let covered = checkpoint::applied(&self.db, self.name(), position).await?;
             if covered.unwrap_or(true) {
                 return Ok(true);
             }
-            // Woken at once by a batch applied here; polled when another process leads.
-            let wake = tokio::time::timeout(Duration::from_millis(20), applied.changed());
-            if tokio::time::timeout_at(deadline, wake).await.is_err() {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
                 return Ok(false);
             }
+            // Woken at once by a batch applied here; polled when another process leads.
+            // When this process does not run the projector (the CLI, or its projector
+            // task ended), `changed` fails at once: wait for the poll then, rather than
+            // spin until the deadline.
+            let wake = async {
+                if applied.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            let _ = tokio::time::timeout_at(deadline.min(now + Duration::from_millis(20)), wake).await;
         }
     }
 
     /// Clears a failure: the projector tries its event again.
     pub async fn retry(&self) -> Result<Intervention, sqlx::Error> {
-        let row = sqlx::query(include_str!("../sql/checkpoint_retry.sql"))
-            .bind(self.name())
-            .fetch_optional(&self.pool)
-            .await?;
+        let retried = checkpoint::retry(&self.db, self.name()).await?;
         self.wake_readers().await?;
-        Ok(if row.is_some() {
+        Ok(if retried {
             Intervention::Done
         } else {
             Intervention::NotFailed
@@ -596,27 +616,96 @@ impl ProjectorHandle {
 
     /// Skips the event the projector failed on (recorded in `skipped_event_ids`).
     pub async fn skip(&self) -> Result<Intervention, sqlx::Error> {
-        let row = sqlx::query(include_str!("../sql/checkpoint_skip.sql"))
-            .bind(self.name())
-            .fetch_optional(&self.pool)
-            .await?;
-        if let Some(row) = &row {
-            let event_id: Uuid = row.try_get("event_id")?;
+        let skipped = checkpoint::skip(&self.db, self.name()).await?;
+        if let Some(event_id) = skipped {
             tracing::warn!(projector = self.name(), %event_id, "event skipped by an operator");
         }
         self.wake_readers().await?;
-        Ok(if row.is_some() {
+        Ok(if skipped.is_some() {
             Intervention::Done
         } else {
             Intervention::NotFailed
         })
     }
 
+    /// Wakes the projector (in whichever process runs it, on Postgres; in this one,
+    /// on SQLite, where other processes notice within their poll interval).
     async fn wake_readers(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(reader::APPENDED_CHANNEL)
-            .execute(&self.pool)
-            .await?;
+        match &self.db {
+            Database::Postgres(pool) => {
+                sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(reader::APPENDED_CHANNEL)
+                    .execute(pool)
+                    .await?;
+            }
+            Database::Sqlite(sqlite) => sqlite.notify_appended(),
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use test_support::TestDb;
+
+    /// The error of `bad`, run against a table `t (k text PRIMARY KEY, n integer NOT
+    /// NULL)` holding `('a', 1)` (STRICT on SQLite, whose columns otherwise take any
+    /// type, as the read models' tables are).
+    async fn error_of(db: &Database, bad: &str) -> sqlx::Error {
+        let create = "CREATE TABLE t (k text PRIMARY KEY, n integer NOT NULL)";
+        match db {
+            Database::Postgres(pool) => {
+                sqlx::query(create).execute(pool).await.unwrap();
+                sqlx::query("INSERT INTO t VALUES ('a', 1)")
+                    .execute(pool)
+                    .await
+                    .unwrap();
+                sqlx::query(bad).execute(pool).await.unwrap_err()
+            }
+            Database::Sqlite(sqlite) => {
+                let mut tx = sqlite.begin_write().await.unwrap();
+                sqlx::query(&format!("{create} STRICT"))
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                sqlx::query("INSERT INTO t VALUES ('a', 1)")
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                sqlx::query(bad).execute(&mut *tx).await.unwrap_err()
+            }
+        }
+    }
+
+    async fn data_errors_are_told_from_other_errors(backend: store::Backend) {
+        for (statement, data) in [
+            ("INSERT INTO t VALUES ('a', 2)", true),
+            ("INSERT INTO t VALUES ('b', NULL)", true),
+            ("INSERT INTO t VALUES ('b', 'not a number')", true),
+            ("INSERT INTO nowhere VALUES (1)", false),
+            ("SELEKT 1", false),
+        ] {
+            let test = TestDb::of(backend).await;
+            let error = error_of(&test.db, statement).await;
+            assert_eq!(is_data_error(&error), data, "{backend} {statement}: {error}");
+        }
+        assert!(!is_data_error(&sqlx::Error::PoolTimedOut));
+    }
+
+    #[tokio::test]
+    async fn data_errors_are_told_from_other_errors_on_postgres() {
+        data_errors_are_told_from_other_errors(store::Backend::Postgres).await
+    }
+
+    #[tokio::test]
+    async fn data_errors_are_told_from_other_errors_on_sqlite() {
+        data_errors_are_told_from_other_errors(store::Backend::Sqlite).await
+    }
+
+    #[test]
+    fn sqlite_date_modifiers_have_millisecond_precision() {
+        assert_eq!(date_modifier(Duration::from_millis(1500)), "+1.500 seconds");
+        assert_eq!(date_modifier(Duration::from_secs(30)), "+30.000 seconds");
     }
 }

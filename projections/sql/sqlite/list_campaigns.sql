@@ -1,0 +1,10 @@
+-- A page of campaigns, oldest first (ids are UUIDv7), after the cursor ?3.
+-- ?1 brand_id, ?2 status (NULL: any), ?4 page size (+1 to know whether more follow).
+-- After SELECT: the row document of campaign_document.sql.
+SELECT {document}
+FROM campaign_view
+WHERE (?1 IS NULL OR brand_id = ?1)
+  AND (?2 IS NULL OR status = ?2)
+  AND (?3 IS NULL OR id > ?3)
+ORDER BY id
+LIMIT ?4
