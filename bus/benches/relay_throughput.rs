@@ -61,8 +61,9 @@ async fn bench(url: &str, events: i64) -> Result<(), Box<dyn std::error::Error>>
     let pool = PgPool::connect(url).await?;
     store::MIGRATOR.run(&pool).await?;
     fill_log(&pool, events).await?;
-    let head = reader::head_position(&pool).await?;
-    let all = reader::read_after(&pool, LogCursor::START, events + 1).await?;
+    let database = store::Database::from(pool.clone());
+    let head = reader::head_position(&database).await?;
+    let all = reader::read_after(&database, LogCursor::START, events + 1).await?;
     // Stored payloads are read as the relay reads them: through the upcasters.
     let upcasters = aggregates::upcasters::all();
     let payloads: Vec<Message> = all
@@ -92,7 +93,7 @@ async fn bench(url: &str, events: i64) -> Result<(), Box<dyn std::error::Error>>
     let mut cursor = LogCursor::START;
     let mut read = 0;
     loop {
-        let batch = reader::read_after(&pool, cursor, RelayConfig::default().fetch_size).await?;
+        let batch = reader::read_after(&database, cursor, RelayConfig::default().fetch_size).await?;
         let Some(last) = batch.last() else { break };
         cursor = last.cursor;
         for event in &batch {

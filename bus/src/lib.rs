@@ -5,6 +5,8 @@
 //!  events table ──read_after (commit order)──> Relay ──encode──> Publisher ──> Pulsar topics
 //!  (the outbox)        ▲                         │  (v1 CloudEvents)  (send_non_blocking,   campaign-events
 //!                      └── relay_checkpoints <───┘  after receipts)     receipts)           partner-events
+//!                                                                   or ──> in-process subscribers
+//!                                                                          (receipt = applied)
 //! ```
 //!
 //! - The event log is the outbox: an event exists if and only if its command committed, so
@@ -12,17 +14,20 @@
 //! - The checkpoint moves only behind the broker's send receipts: after any crash the relay
 //!   resends from it. At-least-once: consumers deduplicate on the event id, which is the
 //!   CloudEvent `id` and the `event_id` message property.
-//! - One relay publishes at a time, across processes (an advisory lock, and Exclusive
-//!   producers on the broker side).
+//! - One relay publishes at a time, across processes (an advisory lock on Postgres, a lease
+//!   row on SQLite, and Exclusive producers on the broker side).
+//! - Both storage backends ([`store::Database`]: Postgres, SQLite) and two transports:
+//!   Pulsar, or, without a broker, the [`InProcessTransport`], which hands each message to
+//!   subscribers in the same process and receipts it once they applied it.
 //! - What is published is a public contract ([`v1`]), mapped from the domain events
 //!   ([`mapping`]) apart from any transport ([`transport`]), and documented by the JSON Schema
 //!   files in `bus/schemas/v1/`.
 //!
 //! ```no_run
-//! # async fn run(pool: sqlx::PgPool) {
+//! # async fn run(database: store::Database) {
 //! use bus::{PulsarSettings, PulsarTransport, Relay, RelayConfig};
 //! let transport = PulsarTransport::new(PulsarSettings::new("pulsar://127.0.0.1:6650"));
-//! let relay = Relay::new(pool, transport, RelayConfig::default()).spawn();
+//! let relay = Relay::new(database, transport, RelayConfig::default()).spawn();
 //! let status = relay.handle().status().await; // GET /relay
 //! relay.shutdown().await;
 //! # }
@@ -36,15 +41,17 @@
 //!   properties, for any transport.
 //! - [`transport`]: the [`Transport`] / [`Publisher`] traits the relay publishes through.
 //! - [`pulsar_transport`]: [`PulsarTransport`], the Apache Pulsar implementation.
+//! - [`in_process`]: [`InProcessTransport`], delivery to [`Subscriber`]s of this process.
 //! - [`relay`]: [`Relay`], the loop: lock, send, await receipts, checkpoint, back off; and
 //!   `tail`, its reader task: reads the log in commit order and encodes ahead of the sends.
 //! - [`status`]: [`RelayStatus`], what `GET /relay` shows.
 //! - [`backoff`]: [`Backoff`], the waits between attempts (also used by the tracking consumer).
-//! - [`checkpoint`], [`lock`]: the relay's row in `relay_checkpoints` and its advisory lock.
-//!   SQL in `bus/sql/`.
+//! - [`checkpoint`], [`lock`]: the relay's row in `relay_checkpoints` and its lock (advisory
+//!   lock, or lease row). SQL in `bus/sql/postgres/` and `bus/sql/sqlite/`.
 
 pub mod backoff;
 pub mod checkpoint;
+pub mod in_process;
 pub mod lock;
 pub mod mapping;
 pub mod message;
@@ -56,6 +63,7 @@ pub mod transport;
 pub mod v1;
 
 pub use backoff::Backoff;
+pub use in_process::{DeliveryError, InProcessConfig, InProcessPublisher, InProcessTransport, Subscriber};
 pub use message::{EventStream, OutgoingMessage};
 pub use pulsar_transport::{PulsarSettings, PulsarTransport, DEFAULT_CAMPAIGN_TOPIC, DEFAULT_PARTNER_TOPIC};
 pub use relay::{Relay, RelayConfig, RelayHandle, RelayTask};

@@ -6,7 +6,8 @@
 //! committed event is published and nothing else is.
 //!
 //! How one run goes:
-//! 1. Take the relay's advisory lock ([`RelayLock`]); while another relay holds it, stand by.
+//! 1. Take the relay's lock ([`RelayLock`]: an advisory lock on Postgres, a lease row on
+//!    SQLite); while another relay holds it, stand by.
 //! 2. Load the checkpoint, connect the transport.
 //! 3. Pump: a reader task (`tail`) reads and encodes the events after the
 //!    checkpoint; the pump sends each without waiting (up to `max_in_flight` unreceipted)
@@ -21,11 +22,14 @@
 //! Order per aggregate holds because one relay reads in commit order (an aggregate's events
 //! commit in sequence order), sends in that order on one producer per topic, and a restart
 //! resends from the checkpoint, never skipping ahead.
+//!
+//! The relay runs on either storage backend ([`Database`]): only the checkpoint and lock
+//! statements differ (`bus/sql/postgres/`, `bus/sql/sqlite/`); reading the log in commit
+//! order is [`store::reader`]'s business on both.
 
 use cqrs_es::persist::EventUpcaster;
 use futures::stream::{FuturesOrdered, StreamExt};
 use futures::FutureExt;
-use sqlx::PgPool;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -33,6 +37,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use store::reader::{self, LogCursor, LogWaker};
+use store::Database;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -49,7 +54,9 @@ use crate::transport::{PublishError, Publisher, Receipt, Transport};
 /// How the relay runs. [`RelayConfig::default`] suits production; tests shorten the waits.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
-    /// Names the checkpoint row and the lock: one name per transport.
+    /// Names the checkpoint row and the lock: one name per transport (`"pulsar"`,
+    /// `"in-process"`), so that switching transports never starts one from the other's
+    /// checkpoint.
     pub name: String,
     /// Events sent and not yet receipted, at most. Bounds memory and what a failure resends.
     pub max_in_flight: usize,
@@ -66,7 +73,10 @@ pub struct RelayConfig {
     pub max_backoff: Duration,
     /// How often a standby relay tries to take the lock.
     pub lock_retry_interval: Duration,
-    /// How often the active relay checks that its lock connection is alive.
+    /// How often the active relay checks that its lock is still its own (Postgres: the
+    /// lock's connection is alive; SQLite: renews its lease, which lasts
+    /// [`LEASE_CHECKS`] times this long, so a relay that died is replaced after at most
+    /// that).
     pub lock_check_interval: Duration,
     /// On shutdown, how long to wait for the receipts of events in flight.
     pub drain_timeout: Duration,
@@ -89,12 +99,31 @@ impl Default for RelayConfig {
     }
 }
 
+impl RelayConfig {
+    /// The defaults, named for the in-process bus ([`crate::InProcessTransport`]).
+    pub fn in_process() -> Self {
+        Self {
+            name: crate::in_process::RELAY_NAME.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// How long a SQLite lease lasts from each renewal.
+    fn lease(&self) -> Duration {
+        self.lock_check_interval * LEASE_CHECKS
+    }
+}
+
+/// A SQLite lease outlives this many lock checks: one late renewal (a busy writer) does not
+/// lose it, and a relay that died is replaced within a few check intervals.
+pub const LEASE_CHECKS: u32 = 3;
+
 /// Encoded batches the log reader may have ready ahead of the sends.
 const TAIL_BATCHES_AHEAD: usize = 2;
 
 /// A relay, ready to [`spawn`](Relay::spawn).
 pub struct Relay<T: Transport> {
-    pool: PgPool,
+    database: Database,
     transport: T,
     config: RelayConfig,
     waker: Option<LogWaker>,
@@ -103,10 +132,11 @@ pub struct Relay<T: Transport> {
 
 impl<T: Transport> Relay<T> {
     /// A relay reading stored events through the domain's upcasters
-    /// (`aggregates::upcasters::all`), as the event store does.
-    pub fn new(pool: PgPool, transport: T, config: RelayConfig) -> Self {
+    /// (`aggregates::upcasters::all`), as the event store does. Takes a [`Database`] (a
+    /// `PgPool` converts into one).
+    pub fn new(database: impl Into<Database>, transport: T, config: RelayConfig) -> Self {
         Self {
-            pool,
+            database: database.into(),
             transport,
             config,
             waker: None,
@@ -114,8 +144,8 @@ impl<T: Transport> Relay<T> {
         }
     }
 
-    /// Shares a waker with other readers of the log (one LISTEN connection for all);
-    /// without one, the relay starts its own.
+    /// Shares a waker with other readers of the log (one LISTEN connection for all on
+    /// Postgres); without one, the relay starts its own.
     pub fn with_waker(mut self, waker: LogWaker) -> Self {
         self.waker = Some(waker);
         self
@@ -127,13 +157,14 @@ impl<T: Transport> Relay<T> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let handle = RelayHandle {
             name: self.config.name.clone(),
-            pool: self.pool.clone(),
+            database: self.database.clone(),
             progress: progress_rx,
         };
-        let waker = self.waker.unwrap_or_else(|| LogWaker::spawn(self.pool.clone()));
+        let waker = self.waker.unwrap_or_else(|| LogWaker::spawn(&self.database));
         let span = tracing::info_span!("relay", relay = %self.config.name);
         let worker = Worker {
-            pool: self.pool,
+            database: self.database,
+            holder: uuid::Uuid::now_v7().to_string(),
             transport: self.transport,
             config: self.config,
             waker,
@@ -171,7 +202,8 @@ impl RelayTask {
     }
 
     /// Stops at once, as a crash would: nothing is flushed, the lock goes with its
-    /// connection. What was sent and not checkpointed is sent again by the next relay.
+    /// connection (Postgres) or expires (SQLite lease). What was sent and not
+    /// checkpointed is sent again by the next relay.
     pub async fn abort(self) {
         self.join.abort();
         let _ = self.join.await;
@@ -182,7 +214,7 @@ impl RelayTask {
 #[derive(Clone)]
 pub struct RelayHandle {
     name: String,
-    pool: PgPool,
+    database: Database,
     progress: watch::Receiver<RelayProgress>,
 }
 
@@ -198,11 +230,11 @@ impl RelayHandle {
     pub async fn status(&self) -> RelayStatus {
         let mut progress = self.progress();
         let (saved, head) = tokio::join!(
-            bounded(checkpoint::load(&self.pool, &self.name)),
-            bounded(reader::head_position(&self.pool))
+            bounded(checkpoint::load(&self.database, &self.name)),
+            bounded(reader::head_position(&self.database))
         );
         let lag = match saved {
-            Some(cursor) => bounded(reader::count_after(&self.pool, cursor)).await,
+            Some(cursor) => bounded(reader::count_after(&self.database, cursor)).await,
             None => None,
         };
         if let Some(cursor) = saved {
@@ -218,7 +250,7 @@ impl RelayHandle {
 }
 
 /// A status query's answer, or `None` if it failed or took over a second.
-async fn bounded<T>(query: impl std::future::Future<Output = Result<T, sqlx::Error>>) -> Option<T> {
+async fn bounded<T, E>(query: impl std::future::Future<Output = Result<T, E>>) -> Option<T> {
     tokio::time::timeout(Duration::from_secs(1), query)
         .await
         .ok()?
@@ -231,7 +263,8 @@ enum Failure {
     Transient(String),
     /// An event cannot be mapped: wait long, then try again.
     Stalled(String),
-    /// The lock's connection failed: another relay may hold the lock now.
+    /// The lock's connection failed or its lease was lost: another relay may hold the
+    /// lock now.
     LockLost(String),
 }
 
@@ -244,7 +277,9 @@ fn transport(error: PublishError) -> Failure {
 }
 
 struct Worker<T: Transport> {
-    pool: PgPool,
+    database: Database,
+    /// This relay instance's id in a SQLite lease.
+    holder: String,
     transport: T,
     config: RelayConfig,
     waker: LogWaker,
@@ -304,10 +339,10 @@ impl<T: Transport> Worker<T> {
     /// stop is requested.
     async fn take_lock(&mut self, backoff: &mut Backoff) -> Option<RelayLock> {
         while !self.stopping() {
-            let mut lock = match RelayLock::connect(&self.pool).await {
+            let mut lock = match RelayLock::connect(&self.database, self.config.lease(), &self.holder).await {
                 Ok(lock) => lock,
                 Err(error) => {
-                    self.report_error(RelayState::BackingOff, &format!("database: {error}"));
+                    self.report_error(RelayState::BackingOff, &error.to_string());
                     self.pause(backoff.next_delay()).await;
                     continue;
                 }
@@ -320,7 +355,7 @@ impl<T: Transport> Worker<T> {
                         self.pause(self.config.lock_retry_interval).await;
                     }
                     Err(error) => {
-                        self.report_error(RelayState::BackingOff, &format!("database: {error}"));
+                        self.report_error(RelayState::BackingOff, &error.to_string());
                         self.pause(backoff.next_delay()).await;
                         break;
                     }
@@ -334,7 +369,7 @@ impl<T: Transport> Worker<T> {
     /// acknowledged cursor is saved on the way out, whatever the outcome.
     #[tracing::instrument(skip_all)]
     async fn session(&mut self, lock: &mut RelayLock, backoff: &mut Backoff) -> Result<(), Failure> {
-        let start = checkpoint::load(&self.pool, &self.config.name)
+        let start = checkpoint::load(&self.database, &self.config.name)
             .await
             .map_err(database)?;
         self.progress.send_modify(|p| {
@@ -353,7 +388,7 @@ impl<T: Transport> Worker<T> {
         publisher.close().await;
         if window.acked != saved {
             // Best effort: if it fails, the next session resends a little more.
-            if checkpoint::save(&self.pool, &self.config.name, window.acked)
+            if checkpoint::save(&self.database, &self.config.name, window.acked)
                 .await
                 .is_ok()
             {
@@ -376,7 +411,7 @@ impl<T: Transport> Worker<T> {
         let config = self.config.clone();
         let (batches_tx, mut batches) = mpsc::channel(TAIL_BATCHES_AHEAD);
         let tail = Tail {
-            pool: self.pool.clone(),
+            database: self.database.clone(),
             from: window.acked,
             fetch_size: config.fetch_size,
             poll_interval: config.poll_interval,
@@ -413,7 +448,7 @@ impl<T: Transport> Worker<T> {
             // Save the checkpoint: coalesced while busy, at once when idle.
             let idle = window.is_empty() && buffer.is_empty();
             if window.acked != *saved && (idle || last_save.elapsed() >= config.checkpoint_interval) {
-                checkpoint::save(&self.pool, &config.name, window.acked)
+                checkpoint::save(&self.database, &config.name, window.acked)
                     .await
                     .map_err(database)?;
                 *saved = window.acked;

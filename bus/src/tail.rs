@@ -6,10 +6,10 @@
 //! keeps it at most a couple of batches ahead.
 
 use cqrs_es::persist::EventUpcaster;
-use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use store::reader::{self, LogCursor, LogWaker};
+use store::Database;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -32,7 +32,7 @@ pub(crate) enum Tailed {
 }
 
 pub(crate) struct Tail {
-    pub pool: PgPool,
+    pub database: Database,
     pub from: LogCursor,
     pub fetch_size: i64,
     pub poll_interval: Duration,
@@ -46,7 +46,7 @@ impl Tail {
         let mut cursor = self.from;
         let mut idle_wait = MIN_IDLE_WAIT;
         loop {
-            let events = match reader::read_after(&self.pool, cursor, self.fetch_size).await {
+            let events = match reader::read_after(&self.database, cursor, self.fetch_size).await {
                 Ok(events) => events,
                 Err(error) => {
                     let _ = batches.send(Tailed::Database(error)).await;

@@ -1,5 +1,6 @@
 //! The publishing side of the relay, behind two small traits so the relay does not know which
-//! broker it feeds: [`crate::pulsar_transport::PulsarTransport`] now, an in-process bus later.
+//! broker it feeds: [`crate::pulsar_transport::PulsarTransport`], or
+//! [`crate::in_process::InProcessTransport`] when there is no broker.
 //!
 //! A [`Transport`] makes [`Publisher`]s (a connection and what publishing needs over it). A
 //! publisher takes messages one at a time and answers each with a [`Receipt`], a future that

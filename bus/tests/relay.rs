@@ -1,6 +1,6 @@
 //! The relay against the Pulsar test broker: what it publishes, and that it loses nothing
 //! and keeps each aggregate's order through crashes, broker outages, lost receipts and a
-//! second relay.
+//! second relay. On the backend `ALPES_TEST_BACKEND` names (Postgres by default).
 
 mod common;
 
@@ -16,7 +16,7 @@ use std::time::Duration;
 async fn every_committed_event_is_published_as_a_v1_cloudevent() {
     let db = TestDb::new().await;
     let broker = TestBroker::start().await;
-    let writer = Writer::new(&db.pool);
+    let writer = Writer::new(&db.db);
     let campaign = writer.create_campaign(&["p-1", "p-2"]).await;
     writer.campaign(&campaign, CampaignCommand::Activate).await;
     let partner = writer.register_partner().await;
@@ -38,7 +38,7 @@ async fn every_committed_event_is_published_as_a_v1_cloudevent() {
             "alpes.campaign.activated.v1"
         ]
     );
-    let committed = committed_events(&db.pool).await;
+    let committed = committed_events(&db.db).await;
     for message in &campaign_messages {
         let event = bus::v1::decode(&message.payload).expect("a v1 CloudEvent");
         let (aggregate_id, sequence) = &committed[&event.id];
@@ -84,7 +84,7 @@ async fn every_committed_event_is_published_as_a_v1_cloudevent() {
 async fn a_relay_killed_mid_stream_resumes_from_its_checkpoint_and_loses_nothing() {
     let db = TestDb::new().await;
     let broker = TestBroker::start().await;
-    let writer = Writer::new(&db.pool);
+    let writer = Writer::new(&db.db);
     writer.campaigns_with_history(60).await; // 240 events
                                              // Slow receipts and a small window: the relay is still mid-stream when it is killed.
     broker.set_receipt_delay(Some(Duration::from_millis(20)));
@@ -109,7 +109,7 @@ async fn a_relay_killed_mid_stream_resumes_from_its_checkpoint_and_loses_nothing
     caught_up(&relay.handle()).await;
 
     let messages = published(&broker);
-    let committed = committed_events(&db.pool).await;
+    let committed = committed_events(&db.db).await;
     let ids: HashSet<_> = messages.iter().map(|m| m.event_id).collect();
     assert_eq!(ids, committed.keys().copied().collect(), "every event arrives");
     // Only what was in flight at the kill (plus the coalesced checkpoint) is sent twice.
@@ -123,7 +123,7 @@ async fn a_relay_killed_mid_stream_resumes_from_its_checkpoint_and_loses_nothing
 async fn a_broker_down_for_a_while_makes_the_relay_back_off_then_catch_up_in_order() {
     let db = TestDb::new().await;
     let broker = TestBroker::start().await;
-    let writer = Writer::new(&db.pool);
+    let writer = Writer::new(&db.db);
     let first = writer.campaigns_with_history(5).await;
     let relay = spawn_relay(&db, &broker, relay_config());
     caught_up(&relay.handle()).await;
@@ -149,7 +149,7 @@ async fn a_broker_down_for_a_while_makes_the_relay_back_off_then_catch_up_in_ord
     let messages = published(&broker);
     let ids: HashSet<_> = messages.iter().map(|m| m.event_id).collect();
     assert_eq!(ids.len(), 20 + 5 + 20);
-    assert_eq!(ids, committed_events(&db.pool).await.keys().copied().collect());
+    assert_eq!(ids, committed_events(&db.db).await.keys().copied().collect());
     assert_in_order_per_aggregate(&messages);
     assert!(handle.progress().last_error.is_some(), "the error stays visible");
     relay.shutdown().await;
@@ -159,7 +159,7 @@ async fn a_broker_down_for_a_while_makes_the_relay_back_off_then_catch_up_in_ord
 async fn a_lost_receipt_holds_the_checkpoint_and_the_event_is_sent_again() {
     let db = TestDb::new().await;
     let broker = TestBroker::start().await;
-    let writer = Writer::new(&db.pool);
+    let writer = Writer::new(&db.db);
     let relay = spawn_relay(&db, &broker, relay_config());
     caught_up(&relay.handle()).await;
 
@@ -188,7 +188,7 @@ async fn a_lost_receipt_holds_the_checkpoint_and_the_event_is_sent_again() {
 async fn only_one_relay_publishes_and_a_standby_takes_over_when_it_dies() {
     let db = TestDb::new().await;
     let broker = TestBroker::start().await;
-    let writer = Writer::new(&db.pool);
+    let writer = Writer::new(&db.db);
     let active = spawn_relay(&db, &broker, relay_config());
     eventually("the first relay to be active", || async {
         active.handle().progress().state == RelayState::CaughtUp
@@ -225,16 +225,10 @@ async fn only_one_relay_publishes_and_a_standby_takes_over_when_it_dies() {
 async fn an_event_that_cannot_be_mapped_stalls_the_relay_instead_of_being_skipped() {
     let db = TestDb::new().await;
     let broker = TestBroker::start().await;
-    let writer = Writer::new(&db.pool);
+    let writer = Writer::new(&db.db);
     writer.create_campaign(&["p-1"]).await;
     // An event of an aggregate type the relay knows nothing about, then a valid one.
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-         VALUES ('Invoice', 'i-1', 1, 'InvoiceSent', '1.0', '\"InvoiceSent\"', '{}')",
-    )
-    .execute(&db.pool)
-    .await
-    .unwrap();
+    append_unmappable_event(&db.db).await;
     writer.register_partner().await;
 
     let relay = spawn_relay(&db, &broker, relay_config());

@@ -17,6 +17,10 @@
 //!   message is fine, the database will be back).
 //!
 //! Batched messages are settled together (see [`crate::acks`]).
+//!
+//! What a message's payload does to the view ([`handle`]: decode, apply, classify the
+//! failure) is shared with the in-process feed ([`crate::in_process`]); only what happens
+//! to a failed message differs (here negative acknowledgements and a dead-letter topic).
 
 use bus::Backoff;
 use chrono::{DateTime, Utc};
@@ -26,9 +30,9 @@ use pulsar::{
     ConnectionRetryOptions, Consumer, ConsumerOptions, OperationRetryOptions, Pulsar, SubType, TokioExecutor,
 };
 use serde::Serialize;
-use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
+use store::Database;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -70,6 +74,10 @@ pub struct ConsumerHandle {
 }
 
 impl ConsumerHandle {
+    pub(crate) fn new(topics: Vec<watch::Receiver<TopicProgress>>) -> Self {
+        Self { topics }
+    }
+
     pub fn progress(&self) -> Vec<TopicProgress> {
         self.topics.iter().map(|topic| topic.borrow().clone()).collect()
     }
@@ -105,21 +113,14 @@ impl ConsumerTask {
 }
 
 /// Starts one consumer per topic.
-pub fn spawn(pool: PgPool, config: Arc<TrackingConfig>) -> ConsumerTask {
+pub fn spawn(database: Database, config: Arc<TrackingConfig>) -> ConsumerTask {
     let (stop, stop_rx) = watch::channel(false);
     let mut receivers = Vec::new();
     let mut joins = Vec::new();
     for topic in config.topics() {
-        let (progress, receiver) = watch::channel(TopicProgress {
-            topic: topic.to_owned(),
-            state: ConsumerState::Connecting,
-            received: 0,
-            rejected: 0,
-            last_error: None,
-            last_error_at: None,
-        });
+        let (progress, receiver) = watch::channel(TopicProgress::new(topic, ConsumerState::Connecting));
         let worker = TopicWorker {
-            pool: pool.clone(),
+            database: database.clone(),
             config: config.clone(),
             topic: topic.to_owned(),
             progress,
@@ -136,6 +137,45 @@ pub fn spawn(pool: PgPool, config: Arc<TrackingConfig>) -> ConsumerTask {
     }
 }
 
+impl TopicProgress {
+    pub(crate) fn new(topic: &str, state: ConsumerState) -> Self {
+        Self {
+            topic: topic.to_owned(),
+            state,
+            received: 0,
+            rejected: 0,
+            last_error: None,
+            last_error_at: None,
+        }
+    }
+}
+
+/// What a message's payload did.
+pub(crate) enum Handled {
+    /// Applied, or recognised as applied before.
+    Applied,
+    /// The message's own fault (it does not decode as a v1 event, or the database refuses
+    /// what it carries): retrying the same message cannot help.
+    Rejected(String),
+    /// The database failed: the message is fine and will go through later.
+    Unavailable(String),
+}
+
+/// Decodes a payload as a v1 integration event and applies it to the view.
+pub(crate) async fn handle(database: &Database, subscription: &str, payload: &[u8]) -> Handled {
+    let event = match bus::v1::decode(payload) {
+        Ok(event) => event,
+        Err(error) => return Handled::Rejected(format!("cannot decode: {error}")),
+    };
+    match view::apply(database, subscription, &event).await {
+        Ok(_) => Handled::Applied,
+        Err(error) if view::is_caused_by_the_event(&error) => {
+            Handled::Rejected(format!("event {} refused by the database: {error}", event.id))
+        }
+        Err(error) => Handled::Unavailable(format!("database: {error}")),
+    }
+}
+
 /// How one message went.
 enum Processed {
     Done,
@@ -144,7 +184,7 @@ enum Processed {
 }
 
 struct TopicWorker {
-    pool: PgPool,
+    database: Database,
     config: Arc<TrackingConfig>,
     topic: String,
     progress: watch::Sender<TopicProgress>,
@@ -247,31 +287,22 @@ impl TopicWorker {
 
     /// Decodes and applies one message; retries in place while the database is away.
     async fn process(&mut self, message: &Message<Vec<u8>>, backoff: &mut Backoff) -> Processed {
-        let event = match bus::v1::decode(&message.payload.data) {
-            Ok(event) => event,
-            Err(error) => {
-                tracing::warn!(%error, message_id = ?message.message_id(),
-                    "cannot decode a message; it is redelivered, then dead-lettered");
-                self.progress.send_modify(|p| p.rejected += 1);
-                return Processed::Rejected;
-            }
-        };
         loop {
-            match view::apply(&self.pool, &self.config.subscription, &event).await {
-                Ok(_) => {
+            match handle(&self.database, &self.config.subscription, &message.payload.data).await {
+                Handled::Applied => {
                     self.set_state(ConsumerState::Consuming);
                     return Processed::Done;
                 }
-                Err(error) if !view::is_caused_by_the_event(&error) => {
-                    self.report_error(&format!("database: {error}"));
+                Handled::Unavailable(error) => {
+                    self.report_error(&error);
                     self.pause(backoff.next_delay()).await;
                     if self.stopping() {
                         return Processed::Stopping;
                     }
                 }
-                Err(error) => {
-                    tracing::error!(%error, event_id = %event.id,
-                        "cannot apply an event; it is redelivered, then dead-lettered");
+                Handled::Rejected(reason) => {
+                    tracing::warn!(%reason, message_id = ?message.message_id(),
+                        "cannot process a message; it is redelivered, then dead-lettered");
                     self.progress.send_modify(|p| p.rejected += 1);
                     return Processed::Rejected;
                 }

@@ -1,19 +1,25 @@
 //! The tracking service: records clicks and conversions for the partners of active
 //! campaigns, knowing which campaigns are active and who takes part only from the
-//! integration events it consumes from Pulsar (never from the write side's tables).
+//! integration events it consumes (never from the write side's tables): from Pulsar, or,
+//! when `alpes serve` runs without a broker, from the in-process bus its relay feeds.
 //!
 //! ```text
-//!  campaign-events ─┐  Key_Shared "tracking"    tracking.applied_events (idempotency)
-//!  partner-events  ─┴─> consumer (per topic) ──> tracking.campaigns / participants / partners
+//!  campaign-events ─┐  Key_Shared "tracking"    applied_events (idempotency)
+//!  partner-events  ─┴─> consumer (per topic) ──> campaigns / participants / partners
 //!                        │ undecodable: nack → dead-letter topic after N redeliveries
-//!  POST /tracking/clicks, /conversions ──check the view──> tracking.clicks / conversions
+//!  in-process bus ─────> TrackingSubscriber ──┘ (same view; undecodable: dead-letter table)
+//!  POST /tracking/clicks, /conversions ──check the view──> clicks / conversions
 //!  GET  /tracking/campaigns/{id}/stats, /tracking/status
 //! ```
 //!
+//! Both storage backends hold the same tables (Postgres: schema `tracking`; SQLite:
+//! tables prefixed `tracking_`); the logic is written once, the statements per backend in
+//! `storage` (SQL in `tracking/sql/postgres/` and `tracking/sql/sqlite/`).
+//!
 //! ```no_run
-//! # async fn run(pool: sqlx::PgPool) -> std::io::Result<()> {
+//! # async fn run(database: store::Database) -> std::io::Result<()> {
 //! use tracking::{TrackingConfig, TrackingService};
-//! let service = TrackingService::start(pool, TrackingConfig::new("pulsar://127.0.0.1:6650"));
+//! let service = TrackingService::start(database, TrackingConfig::new("pulsar://127.0.0.1:6650"));
 //! let listener = tokio::net::TcpListener::bind(tracking::DEFAULT_BIND).await?;
 //! axum::serve(listener, service.router()).await?;
 //! service.shutdown().await;
@@ -21,46 +27,109 @@
 //! # }
 //! ```
 //!
+//! On the in-process bus instead (in `alpes serve`, routes merged into its router):
+//!
+//! ```no_run
+//! # async fn run(database: store::Database) {
+//! use bus::{Relay, RelayConfig};
+//! use tracking::TrackingService;
+//! let (service, transport) = TrackingService::start_in_process(database.clone());
+//! let _relay = Relay::new(database, transport, RelayConfig::in_process()).spawn();
+//! let _routes = service.router(); // merge into the application's router
+//! # }
+//! ```
+//!
 //! # Layout
 //! - [`config`]: [`TrackingConfig`] (Pulsar URL, topics, subscription, dead-letter topic).
 //! - [`consumer`]: the Pulsar consumers that feed the view, their status.
+//! - [`in_process`]: [`TrackingSubscriber`], the view's feed from the in-process bus.
 //! - [`acks`]: when to acknowledge, batches included.
 //! - [`view`]: applying an integration event to the view, once.
 //! - [`http`]: the routes: [`http::records`] (clicks, conversions), [`http::stats`],
 //!   [`http::status`], [`http::problem`] (problem+json errors), [`http::extract`] (bodies).
-//! - SQL in `tracking/sql/`; tables in the `tracking` schema (migration
-//!   `20261122100001_create_tracking_schema.sql`).
+//! - `storage`: the statements of each backend. Tables: migrations
+//!   `20261122100001_create_tracking_schema.sql` (Postgres and SQLite).
 
 pub mod acks;
 pub mod config;
 pub mod consumer;
 pub mod http;
+pub mod in_process;
+mod storage;
 pub mod view;
 
 pub use config::{TrackingConfig, DEFAULT_BIND, DEFAULT_DEAD_LETTER_TOPIC, DEFAULT_SUBSCRIPTION};
 pub use consumer::{ConsumerHandle, ConsumerTask};
-pub use http::{router, TrackingState};
+pub use http::{router, Feed, TrackingState};
+pub use in_process::TrackingSubscriber;
 
-use sqlx::PgPool;
+use bus::{InProcessConfig, InProcessTransport};
 use std::sync::Arc;
+use store::Database;
 
-/// The service: its consumers running in the background, and its routes.
+/// The service: what feeds it (Pulsar consumers in the background, or a subscriber of the
+/// in-process bus), and its routes.
 pub struct TrackingService {
     state: TrackingState,
-    consumers: ConsumerTask,
+    running: Running,
+}
+
+enum Running {
+    Pulsar(ConsumerTask),
+    InProcess(Arc<TrackingSubscriber>),
 }
 
 impl TrackingService {
-    /// Starts consuming (the `tracking` schema must exist: run the migrations first).
-    pub fn start(pool: PgPool, config: TrackingConfig) -> TrackingService {
-        let config = Arc::new(config);
-        let consumers = consumer::spawn(pool.clone(), config.clone());
+    /// Starts consuming the Pulsar topics (the tracking tables must exist: run the
+    /// migrations first). Takes a [`Database`] (a `PgPool` converts into one).
+    pub fn start(database: impl Into<Database>, config: TrackingConfig) -> TrackingService {
+        let database = database.into();
+        let feed = Feed::Pulsar {
+            dead_letter_topic: config.dead_letter_topic.clone(),
+        };
+        let subscription = config.subscription.clone();
+        let consumers = consumer::spawn(database.clone(), Arc::new(config));
         let state = TrackingState {
-            pool,
-            config,
+            database,
+            subscription,
+            feed,
             consumer: consumers.handle(),
         };
-        TrackingService { state, consumers }
+        TrackingService {
+            state,
+            running: Running::Pulsar(consumers),
+        }
+    }
+
+    /// The service fed by a new in-process bus, with its default settings: give the
+    /// returned transport to the relay (`bus::Relay::new(database, transport,
+    /// bus::RelayConfig::in_process())`), which then delivers every committed event here.
+    pub fn start_in_process(database: impl Into<Database>) -> (TrackingService, InProcessTransport) {
+        let transport = InProcessTransport::new(InProcessConfig::default());
+        let service = Self::subscribe_in_process(database, &transport);
+        (service, transport)
+    }
+
+    /// The service fed by an existing in-process bus (subscribe before the relay starts).
+    pub fn subscribe_in_process(
+        database: impl Into<Database>,
+        transport: &InProcessTransport,
+    ) -> TrackingService {
+        let database = database.into();
+        let subscription = DEFAULT_SUBSCRIPTION.to_owned();
+        let (subscriber, progress) = TrackingSubscriber::new(database.clone(), subscription.clone());
+        let subscriber = Arc::new(subscriber);
+        transport.subscribe(subscriber.clone());
+        let state = TrackingState {
+            database,
+            subscription,
+            feed: Feed::InProcess,
+            consumer: ConsumerHandle::new(vec![progress]),
+        };
+        TrackingService {
+            state,
+            running: Running::InProcess(subscriber),
+        }
     }
 
     /// The HTTP routes (`/tracking/...`), to serve alone or merge into another router.
@@ -68,17 +137,34 @@ impl TrackingService {
         http::router(self.state.clone())
     }
 
+    /// The `/tracking/...` routes without fallbacks, to merge into another router.
+    pub fn routes_only(&self) -> axum::Router {
+        http::routes_only(self.state.clone())
+    }
+
     pub fn consumers(&self) -> ConsumerHandle {
         self.state.consumer.clone()
     }
 
-    /// Stops the consumers after the message each has in hand.
-    pub async fn shutdown(self) {
-        self.consumers.shutdown().await;
+    /// Which feed the service consumes.
+    pub fn feed(&self) -> &Feed {
+        &self.state.feed
     }
 
-    /// Stops the consumers at once, as a crash would (for tests).
+    /// Stops consuming: the Pulsar consumers after the message each has in hand; the
+    /// in-process subscriber refuses later deliveries (the relay keeps them for later).
+    pub async fn shutdown(self) {
+        match self.running {
+            Running::Pulsar(consumers) => consumers.shutdown().await,
+            Running::InProcess(subscriber) => subscriber.stop(),
+        }
+    }
+
+    /// Stops at once, as a crash would (for tests).
     pub async fn abort(self) {
-        self.consumers.abort().await;
+        match self.running {
+            Running::Pulsar(consumers) => consumers.abort().await,
+            Running::InProcess(subscriber) => subscriber.stop(),
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The tracking service fed through the Pulsar test broker: its view follows the events,
 //! duplicates and late events change nothing, poison messages are dead-lettered without
-//! blocking the rest, batches and restarts lose nothing.
+//! blocking the rest, batches and restarts lose nothing. On the backend
+//! `ALPES_TEST_BACKEND` names (Postgres by default).
 
 mod common;
 
@@ -52,6 +53,7 @@ async fn clicks_are_accepted_only_for_participants_of_active_campaigns_as_the_ev
     assert_eq!(problem["field"], "campaign_id");
 
     let status = tracking.status().await;
+    assert_eq!(status["feed"], "pulsar");
     assert_eq!(status["subscription"], "tracking");
     assert_eq!(status["subscription_type"], "key_shared");
     assert_eq!(status["events_applied"], 4);
@@ -142,11 +144,7 @@ async fn duplicated_deliveries_change_nothing() {
     let status = tracking.status().await;
     assert_eq!(status["events_applied"], 4, "each event applied once");
     assert_eq!(tracking.stats(&campaign.id).await, before);
-    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM tracking.applied_events")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
-    assert_eq!(applied, 4);
+    assert_eq!(count_rows(&db.db, "applied_events").await, 4);
 }
 
 #[tokio::test]
@@ -307,8 +305,8 @@ async fn set_read_only(db: &TestDb, read_only: bool) {
 }
 
 #[tokio::test]
-async fn a_database_that_refuses_writes_delays_events_but_dead_letters_none() {
-    let db = TestDb::new().await;
+async fn a_database_that_refuses_writes_delays_events_but_dead_letters_none_on_postgres() {
+    let db = TestDb::postgres().await;
     let broker = TestBroker::start().await;
     let tracking = start_tracking(&db, &broker).await;
     let mut publisher = EventPublisher::new(&broker).await;

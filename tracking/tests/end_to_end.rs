@@ -3,7 +3,7 @@
 
 mod common;
 
-use alpes::settings::{DatabaseSettings, Settings};
+use alpes::settings::{BusSettings, DatabaseSettings, Settings};
 use alpes::startup::Application;
 use bus::{PulsarSettings, PulsarTransport, Relay, RelayConfig, RelayTask};
 use common::*;
@@ -22,7 +22,8 @@ async fn start_app(db: &TestDb) -> String {
         aggregate_cache_capacity: 1000,
         consistency_timeout: Duration::from_secs(5),
         projectors: projections::ProjectorSettings::default(),
-        relay: None,
+        // The tests run their own relay (killed and restarted at will).
+        bus: BusSettings::Off,
     };
     let app = Application::build(settings)
         .await
@@ -49,7 +50,7 @@ fn spawn_relay(db: &TestDb, broker: &TestBroker, config: RelayConfig) -> RelayTa
         operation_timeout: Duration::from_secs(1),
         ..PulsarSettings::new(broker.url())
     };
-    Relay::new(db.pool.clone(), PulsarTransport::new(settings), config).spawn()
+    Relay::new(db.db.clone(), PulsarTransport::new(settings), config).spawn()
 }
 
 async fn command(client: &reqwest::Client, url: String, body: Option<Value>) -> Value {
@@ -134,10 +135,7 @@ async fn a_relay_killed_mid_stream_and_restarted_has_every_effect_exactly_once()
         command(&client, format!("{app}/campaigns/{campaign}/activate"), None).await;
         campaigns.push(campaign);
     }
-    let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let committed = committed(&db.db).await;
     assert_eq!(committed, 90);
 
     // Slow receipts, a small window: killed with events sent and not yet checkpointed.

@@ -33,7 +33,7 @@ async fn fixture() -> Fixture {
 }
 
 async fn apply(db: &TestDb, event: &CloudEvent<IntegrationEvent>) {
-    tracking::view::apply(&db.pool, "tracking", event)
+    tracking::view::apply(&db.db, "tracking", event)
         .await
         .expect("applied");
 }

@@ -1,17 +1,22 @@
-//! Helpers of the relay's integration tests: a fresh database per test, a command writer,
-//! a relay with short timings on a test broker, bounded waits.
+//! Helpers of the relay's integration tests: a fresh database per test (of the backend
+//! `ALPES_TEST_BACKEND` names), a command writer, a relay with short timings on a test
+//! broker or the in-process bus, a recording in-process subscriber, bounded waits.
 
 #![allow(dead_code)] // each test binary uses its own subset
 
 use aggregates::campaign::{Campaign, CampaignCommand, MoneyInput, ParticipantInput};
 use aggregates::partner::{Partner, PartnerCommand};
-use bus::{PulsarSettings, PulsarTransport, Relay, RelayConfig, RelayTask};
+use async_trait::async_trait;
+use bus::{
+    DeliveryError, InProcessConfig, InProcessTransport, OutgoingMessage, PulsarSettings, PulsarTransport,
+    Relay, RelayConfig, RelayTask, Subscriber,
+};
 use pulsar_test_broker::{StoredMessage, TestBroker};
-use sqlx::PgPool;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use store::{AlpesEventStore, CommandExecutor, CommandOptions, EventLog};
+use store::{AlpesEventStore, CommandExecutor, CommandOptions, Database, EventLog};
 use uuid::Uuid;
 
 /// How long a test waits for what should happen in well under a second.
@@ -36,8 +41,8 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(pool: &PgPool) -> Writer {
-        let log = EventLog::new(pool.clone());
+    pub fn new(database: &Database) -> Writer {
+        let log = EventLog::new(database.clone());
         Writer {
             campaigns: CommandExecutor::new(AlpesEventStore::new(log.clone(), vec![], 1000), ()),
             partners: CommandExecutor::new(AlpesEventStore::new(log, vec![], 1000), ()),
@@ -131,23 +136,192 @@ pub fn pulsar_settings(broker: &TestBroker) -> PulsarSettings {
 pub fn spawn_relay(db: &TestDb, broker: &TestBroker, config: RelayConfig) -> RelayTask {
     init_logs();
     Relay::new(
-        db.pool.clone(),
+        db.db.clone(),
         PulsarTransport::new(pulsar_settings(broker)),
         config,
     )
     .spawn()
 }
 
+/// Relay timings for tests, on the in-process bus's checkpoint.
+pub fn in_process_relay_config() -> RelayConfig {
+    RelayConfig {
+        name: RelayConfig::in_process().name,
+        ..relay_config()
+    }
+}
+
+/// A relay delivering to `transport`'s subscribers.
+pub fn spawn_in_process_relay(db: &TestDb, transport: &InProcessTransport, config: RelayConfig) -> RelayTask {
+    init_logs();
+    Relay::new(db.db.clone(), transport.clone(), config).spawn()
+}
+
+/// An in-process bus with short timeouts and few redeliveries.
+pub fn in_process_transport(subscriber: &Arc<Recorder>) -> InProcessTransport {
+    let transport = InProcessTransport::new(InProcessConfig {
+        max_redeliveries: 2,
+        delivery_timeout: Duration::from_secs(5),
+        ..InProcessConfig::default()
+    });
+    transport.subscribe(subscriber.clone());
+    transport
+}
+
 /// Every committed event: event id → (aggregate id, sequence).
-pub async fn committed_events(pool: &PgPool) -> HashMap<Uuid, (String, i64)> {
-    let rows: Vec<(Uuid, String, i64)> =
-        sqlx::query_as("SELECT event_id, aggregate_id, sequence FROM events")
+pub async fn committed_events(database: &Database) -> HashMap<Uuid, (String, i64)> {
+    let rows: Vec<(Uuid, String, i64)> = match database {
+        Database::Postgres(pool) => sqlx::query_as("SELECT event_id, aggregate_id, sequence FROM events")
             .fetch_all(pool)
             .await
-            .expect("read the events");
+            .expect("read the events"),
+        Database::Sqlite(db) => {
+            let rows: Vec<(String, String, i64)> =
+                sqlx::query_as("SELECT event_id, aggregate_id, sequence FROM events")
+                    .fetch_all(db.pool())
+                    .await
+                    .expect("read the events");
+            rows.into_iter()
+                .map(|(id, aggregate, sequence)| (id.parse().expect("a UUID"), aggregate, sequence))
+                .collect()
+        }
+    };
     rows.into_iter()
         .map(|(event_id, aggregate_id, sequence)| (event_id, (aggregate_id, sequence)))
         .collect()
+}
+
+/// Appends an event of a type the relay cannot map (an aggregate type it knows nothing
+/// about), as a newer application's event would be.
+pub async fn append_unmappable_event(database: &Database) {
+    match database {
+        Database::Postgres(pool) => sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             VALUES ('Invoice', 'i-1', 1, 'InvoiceSent', '1.0', '\"InvoiceSent\"', '{}')",
+        )
+        .execute(pool)
+        .await
+        .map(drop),
+        Database::Sqlite(db) => {
+            let mut write = db.begin_write().await.expect("a write");
+            sqlx::query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload,
+                                     metadata, event_id, recorded_at)
+                 VALUES ('Invoice', 'i-1', 1, 'InvoiceSent', '1.0', '\"InvoiceSent\"', '{}', $1,
+                         strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+            )
+            .bind(Uuid::now_v7().to_string())
+            .execute(&mut *write)
+            .await
+            .expect("appended");
+            write.commit().await.map(|()| db.notify_appended())
+        }
+    }
+    .expect("an unmappable event appended");
+}
+
+/// Runs a statement on either backend (SQLite: through the writer turn).
+pub async fn execute(database: &Database, sql: &str) {
+    match database {
+        Database::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+        Database::Sqlite(db) => {
+            let mut write = db.begin_write().await.expect("a write");
+            sqlx::query(sql).execute(&mut *write).await.expect("executed");
+            write.commit().await
+        }
+    }
+    .expect("statement executed");
+}
+
+/// What [`Recorder`] does with a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    Apply,
+    /// Refuse every delivery as unavailable (its database is away).
+    Unavailable,
+}
+
+/// An in-process subscriber that records what it applies, in memory (which outlives the
+/// relays of a test: it plays the durable consumer), deduplicating on the event id as real
+/// consumers do.
+#[derive(Default)]
+pub struct Recorder {
+    /// Every delivery applied, duplicates included, in order.
+    deliveries: Mutex<Vec<Published>>,
+    applied: Mutex<HashSet<Uuid>>,
+    behaviour: Mutex<Option<Behaviour>>,
+    /// Event ids whose message it rejects (as undecodable).
+    poison: Mutex<HashSet<Uuid>>,
+    pub dead_letters: Mutex<Vec<(Uuid, String)>>,
+    /// How long each delivery takes.
+    delay: Mutex<Option<Duration>>,
+}
+
+impl Recorder {
+    pub fn new() -> Arc<Recorder> {
+        Arc::new(Recorder::default())
+    }
+
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        *self.behaviour.lock().unwrap() = Some(behaviour);
+    }
+
+    pub fn set_delay(&self, delay: Option<Duration>) {
+        *self.delay.lock().unwrap() = delay;
+    }
+
+    pub fn poison(&self, event_id: Uuid) {
+        self.poison.lock().unwrap().insert(event_id);
+    }
+
+    /// Every delivery applied, in order (duplicates included).
+    pub fn deliveries(&self) -> Vec<Published> {
+        self.deliveries.lock().unwrap().clone()
+    }
+
+    /// The distinct events applied.
+    pub fn applied(&self) -> HashSet<Uuid> {
+        self.applied.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Subscriber for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+
+    async fn deliver(&self, message: &OutgoingMessage) -> Result<(), DeliveryError> {
+        let delay = *self.delay.lock().unwrap();
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        if *self.behaviour.lock().unwrap() == Some(Behaviour::Unavailable) {
+            return Err(DeliveryError::Unavailable(
+                "the recorder's database is away".into(),
+            ));
+        }
+        if self.poison.lock().unwrap().contains(&message.event_id) {
+            return Err(DeliveryError::Rejected("the recorder cannot read it".into()));
+        }
+        let event = bus::v1::decode(&message.payload).expect("a v1 integration event");
+        self.deliveries.lock().unwrap().push(Published {
+            key: message.key.clone(),
+            event_id: event.id,
+            sequence: event.aggregatesequence,
+            event_type: event.event_type,
+        });
+        self.applied.lock().unwrap().insert(message.event_id);
+        Ok(())
+    }
+
+    async fn dead_letter(&self, message: &OutgoingMessage, reason: &str) -> Result<(), String> {
+        self.dead_letters
+            .lock()
+            .unwrap()
+            .push((message.event_id, reason.to_owned()));
+        Ok(())
+    }
 }
 
 /// What was published: each topic's messages in the order it stores them (an aggregate's

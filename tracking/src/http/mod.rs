@@ -1,4 +1,5 @@
-//! The tracking service's HTTP API (axum), served by `alpes tracking`.
+//! The tracking service's HTTP API (axum), served by `alpes tracking`, or merged into
+//! `alpes serve`'s router when the service runs there on the in-process bus.
 
 pub mod extract;
 pub mod problem;
@@ -10,34 +11,62 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use sqlx::PgPool;
-use std::sync::Arc;
+use store::Database;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::config::TrackingConfig;
 use crate::consumer::ConsumerHandle;
 use problem::TrackingError;
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct TrackingState {
-    pub pool: PgPool,
-    pub config: Arc<TrackingConfig>,
+    pub database: Database,
+    /// The subscription whose counters the status shows.
+    pub subscription: String,
+    pub feed: Feed,
     pub consumer: ConsumerHandle,
 }
 
-/// The tracking routes, under `/tracking`.
+/// Where the service's events come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Feed {
+    /// The Pulsar topics; undecodable messages go to `dead_letter_topic`.
+    Pulsar { dead_letter_topic: String },
+    /// The in-process bus of the process it runs in; undecodable messages are recorded in
+    /// the dead-letter table.
+    InProcess,
+}
+
+/// The tracking service on its own (`alpes tracking`): its routes, under
+/// `/tracking`, and problem answers for every other path.
 pub fn router(state: TrackingState) -> Router {
+    with_layers(
+        routes()
+            .fallback(|| async { TrackingError::RouteNotFound })
+            .method_not_allowed_fallback(|| async { TrackingError::MethodNotAllowed })
+            .with_state(state),
+    )
+}
+
+/// Only the `/tracking/...` routes, without fallbacks: to merge into another
+/// application's router (`alpes serve` with the in-process bus), whose fallbacks
+/// answer for the other paths.
+pub fn routes_only(state: TrackingState) -> Router {
+    with_layers(routes().with_state(state))
+}
+
+fn routes() -> Router<TrackingState> {
     Router::new()
         .route("/tracking/clicks", post(records::record_click))
         .route("/tracking/conversions", post(records::record_conversion))
         .route("/tracking/campaigns/{id}/stats", get(stats::campaign_stats))
         .route("/tracking/status", get(status::status))
-        .fallback(|| async { TrackingError::RouteNotFound })
-        .method_not_allowed_fallback(|| async { TrackingError::MethodNotAllowed })
-        .with_state(state)
+}
+
+fn with_layers(router: Router) -> Router {
+    router
         // Bodies over the limit are refused while being read (413), not buffered.
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         // A panic anywhere below becomes an opaque 500 problem, not a dropped connection.

@@ -12,12 +12,13 @@ use axum::Json;
 use chrono::{DateTime, Datelike, Utc};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
+use store::Database;
 use uuid::Uuid;
 
 use super::extract::JsonBody;
 use super::problem::TrackingError;
 use super::TrackingState;
+use crate::storage::{self, NewRecord};
 
 /// Longest accepted campaign or partner id.
 const MAX_ID_CHARS: usize = 100;
@@ -116,7 +117,7 @@ impl<'de> Deserialize<'de> for OccurredAt {
 }
 
 /// A recorded click.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Click {
     #[serde(rename = "id")]
     pub click_id: Uuid,
@@ -139,36 +140,6 @@ pub struct Conversion {
     pub value: Option<MoneyOut>,
 }
 
-#[derive(sqlx::FromRow)]
-struct ConversionRow {
-    conversion_id: Uuid,
-    campaign_id: String,
-    partner_id: String,
-    occurred_at: DateTime<Utc>,
-    recorded_at: DateTime<Utc>,
-    external_id: Option<String>,
-    value_amount: Option<String>,
-    value_currency: Option<String>,
-}
-
-impl From<ConversionRow> for Conversion {
-    fn from(row: ConversionRow) -> Self {
-        let value = match (row.value_amount, row.value_currency) {
-            (Some(amount), Some(currency)) => Some(MoneyOut { amount, currency }),
-            _ => None,
-        };
-        Conversion {
-            id: row.conversion_id,
-            campaign_id: row.campaign_id,
-            partner_id: row.partner_id,
-            occurred_at: row.occurred_at,
-            recorded_at: row.recorded_at,
-            external_id: row.external_id,
-            value,
-        }
-    }
-}
-
 /// A NUL (valid in JSON) cannot be stored in a text column; other control characters
 /// have no business in an id either.
 pub(crate) fn has_control_characters(text: &str) -> bool {
@@ -184,6 +155,17 @@ struct Tracked {
 }
 
 impl Tracked {
+    /// The record to insert, under a new id.
+    fn record(&self) -> NewRecord<'_> {
+        NewRecord {
+            id: Uuid::now_v7(),
+            campaign_id: &self.campaign_id,
+            partner_id: &self.partner_id,
+            occurred_at: self.occurred_at,
+            external_id: self.external_id.as_deref(),
+        }
+    }
+
     fn check(
         campaign_id: String,
         partner_id: String,
@@ -241,22 +223,16 @@ pub async fn record_click(
         body.occurred_at,
         body.external_id,
     )?;
-    if let Some(click) = find_click(&state.pool, &tracked).await? {
+    let database = &state.database;
+    if let Some(click) = find_click(database, &tracked).await? {
         return Ok((StatusCode::CREATED, Json(click)));
     }
-    check_eligible(&state.pool, &tracked.campaign_id, &tracked.partner_id).await?;
-    let inserted: Option<Click> = sqlx::query_as(include_str!("../../sql/insert_click.sql"))
-        .bind(Uuid::now_v7())
-        .bind(&tracked.campaign_id)
-        .bind(&tracked.partner_id)
-        .bind(tracked.occurred_at)
-        .bind(&tracked.external_id)
-        .fetch_optional(&state.pool)
-        .await?;
+    check_eligible(database, &tracked.campaign_id, &tracked.partner_id).await?;
+    let inserted = storage::insert_click(database, &tracked.record()).await?;
     // Nothing inserted: a concurrent request with the same external id won; answer its record.
     let click = match inserted {
         Some(click) => click,
-        None => find_click(&state.pool, &tracked)
+        None => find_click(database, &tracked)
             .await?
             .ok_or_else(|| TrackingError::Internal("a click conflicted but cannot be found".into()))?,
     };
@@ -289,24 +265,15 @@ pub async fn record_conversion(
             })
         })
         .transpose()?;
-    if let Some(conversion) = find_conversion(&state.pool, &tracked).await? {
+    let database = &state.database;
+    if let Some(conversion) = find_conversion(database, &tracked).await? {
         return Ok((StatusCode::CREATED, Json(conversion)));
     }
-    check_eligible(&state.pool, &tracked.campaign_id, &tracked.partner_id).await?;
-    let inserted: Option<ConversionRow> = sqlx::query_as(include_str!("../../sql/insert_conversion.sql"))
-        .bind(Uuid::now_v7())
-        .bind(&tracked.campaign_id)
-        .bind(&tracked.partner_id)
-        .bind(tracked.occurred_at)
-        .bind(&tracked.external_id)
-        // Exact: the domain rescaled it to the currency's minor units ("59.90").
-        .bind(value.map(|money| money.amount().to_string()))
-        .bind(value.map(|money| money.currency().code()))
-        .fetch_optional(&state.pool)
-        .await?;
+    check_eligible(database, &tracked.campaign_id, &tracked.partner_id).await?;
+    let inserted = storage::insert_conversion(database, &tracked.record(), value.as_ref()).await?;
     let conversion = match inserted {
-        Some(row) => Conversion::from(row),
-        None => find_conversion(&state.pool, &tracked)
+        Some(conversion) => conversion,
+        None => find_conversion(database, &tracked)
             .await?
             .ok_or_else(|| TrackingError::Internal("a conversion conflicted but cannot be found".into()))?,
     };
@@ -315,32 +282,23 @@ pub async fn record_conversion(
 }
 
 /// The click recorded earlier in this campaign with the request's external id, if any.
-async fn find_click(pool: &PgPool, tracked: &Tracked) -> Result<Option<Click>, sqlx::Error> {
+async fn find_click(database: &Database, tracked: &Tracked) -> Result<Option<Click>, sqlx::Error> {
     let Some(external_id) = &tracked.external_id else {
         return Ok(None);
     };
-    sqlx::query_as(include_str!("../../sql/find_click.sql"))
-        .bind(external_id)
-        .bind(&tracked.campaign_id)
-        .fetch_optional(pool)
-        .await
+    storage::find_click(database, external_id, &tracked.campaign_id).await
 }
 
 /// The conversion recorded earlier in this campaign with the request's external id.
-async fn find_conversion(pool: &PgPool, tracked: &Tracked) -> Result<Option<Conversion>, sqlx::Error> {
+async fn find_conversion(database: &Database, tracked: &Tracked) -> Result<Option<Conversion>, sqlx::Error> {
     let Some(external_id) = &tracked.external_id else {
         return Ok(None);
     };
-    let row: Option<ConversionRow> = sqlx::query_as(include_str!("../../sql/find_conversion.sql"))
-        .bind(external_id)
-        .bind(&tracked.campaign_id)
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.map(Conversion::from))
+    storage::find_conversion(database, external_id, &tracked.campaign_id).await
 }
 
 /// What the view knows of a (campaign, partner) pair.
-#[derive(Debug, Default, sqlx::FromRow)]
+#[derive(Debug, Default)]
 pub struct Eligibility {
     pub campaign_status: Option<String>,
     pub taking_part: Option<bool>,
@@ -386,13 +344,14 @@ impl Eligibility {
     }
 }
 
-async fn check_eligible(pool: &PgPool, campaign_id: &str, partner_id: &str) -> Result<(), TrackingError> {
-    let eligibility: Eligibility = sqlx::query_as(include_str!("../../sql/eligibility.sql"))
-        .bind(campaign_id)
-        .bind(partner_id)
-        .fetch_one(pool)
-        .await?;
-    eligibility.check(campaign_id, partner_id)
+async fn check_eligible(
+    database: &Database,
+    campaign_id: &str,
+    partner_id: &str,
+) -> Result<(), TrackingError> {
+    storage::eligibility(database, campaign_id, partner_id)
+        .await?
+        .check(campaign_id, partner_id)
 }
 
 #[cfg(test)]

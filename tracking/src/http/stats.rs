@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use super::problem::TrackingError;
 use super::records::MoneyOut;
 use super::TrackingState;
+use crate::storage::{self, CampaignFigures, ConversionSum};
 
 #[derive(Debug, Serialize)]
 pub struct CampaignStats {
@@ -39,31 +40,10 @@ pub struct PartnerStats {
     pub conversions: ConversionStats,
 }
 
-#[derive(sqlx::FromRow)]
-struct CampaignView {
-    status: Option<String>,
-    participants: Vec<String>,
-}
-
-#[derive(sqlx::FromRow)]
-struct ConversionRow {
-    partner_id: String,
-    value_currency: Option<String>,
-    conversions: i64,
-    value: Option<String>,
-}
-
-#[derive(sqlx::FromRow)]
-struct TotalRow {
-    value_currency: Option<String>,
-    conversions: i64,
-    value: Option<String>,
-}
-
 impl ConversionStats {
-    fn add(&mut self, count: i64, currency: Option<String>, value: Option<String>) {
-        self.count += count;
-        if let (Some(currency), Some(amount)) = (currency, value) {
+    fn add(&mut self, sum: ConversionSum) {
+        self.count += sum.conversions;
+        if let (Some(currency), Some(amount)) = (sum.currency, sum.value) {
             self.value.push(MoneyOut { amount, currency });
         }
     }
@@ -88,23 +68,12 @@ pub async fn campaign_stats(
             detail: "no campaign is known with this id".into(),
         });
     }
-    let pool = &state.pool;
-    let view: CampaignView = sqlx::query_as(include_str!("../../sql/campaign_view.sql"))
-        .bind(&campaign_id)
-        .fetch_one(pool)
-        .await?;
-    let clicks: Vec<(String, i64)> = sqlx::query_as(include_str!("../../sql/campaign_clicks.sql"))
-        .bind(&campaign_id)
-        .fetch_all(pool)
-        .await?;
-    let conversions: Vec<ConversionRow> = sqlx::query_as(include_str!("../../sql/campaign_conversions.sql"))
-        .bind(&campaign_id)
-        .fetch_all(pool)
-        .await?;
-    let totals: Vec<TotalRow> = sqlx::query_as(include_str!("../../sql/campaign_conversion_totals.sql"))
-        .bind(&campaign_id)
-        .fetch_all(pool)
-        .await?;
+    let CampaignFigures {
+        view,
+        clicks,
+        conversions,
+        totals,
+    } = storage::campaign_figures(&state.database, &campaign_id).await?;
     if view.status.is_none() && view.participants.is_empty() && clicks.is_empty() && conversions.is_empty() {
         return Err(TrackingError::NotFound {
             code: "tracking.campaign_not_found",
@@ -121,16 +90,13 @@ pub async fn campaign_stats(
         partner(&mut partners, &id).clicks += count;
         total_clicks += count;
     }
-    for row in conversions {
-        partner(&mut partners, &row.partner_id).conversions.add(
-            row.conversions,
-            row.value_currency,
-            row.value,
-        );
+    for sum in conversions {
+        let id = sum.partner_id.clone().unwrap_or_default();
+        partner(&mut partners, &id).conversions.add(sum);
     }
     let mut total_conversions = ConversionStats::default();
-    for row in totals {
-        total_conversions.add(row.conversions, row.value_currency, row.value);
+    for sum in totals {
+        total_conversions.add(sum);
     }
     let mut partners: Vec<PartnerStats> = partners.into_values().collect();
     for stats in &mut partners {

@@ -1,5 +1,6 @@
-//! `GET /tracking/status`: the subscription, the last event applied, how many events were
-//! applied and how many duplicates ignored, and each topic consumer's state.
+//! `GET /tracking/status`: which feed the service consumes (Pulsar or the in-process bus),
+//! the subscription, the last event applied, how many events were applied and how many
+//! duplicates ignored, and each consumer's state.
 
 use axum::extract::State;
 use axum::Json;
@@ -8,20 +9,30 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::problem::TrackingError;
-use super::TrackingState;
+use super::{Feed, TrackingState};
 use crate::consumer::TopicProgress;
+use crate::storage::{self, ConsumerStats};
 
 #[derive(Debug, Serialize)]
 pub struct TrackingStatus {
+    /// `pulsar` (the topics, through a durable subscription) or `in_process` (the bus of
+    /// the `alpes serve` process it runs in).
+    pub feed: &'static str,
     pub subscription: String,
+    /// `key_shared` on Pulsar; `in_process` otherwise.
     pub subscription_type: &'static str,
-    pub dead_letter_topic: String,
+    /// Pulsar: where messages it cannot process go.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_letter_topic: Option<String>,
+    /// In-process: the table where messages it cannot process are recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_letter_table: Option<&'static str>,
     /// Events applied to the view (each once, whatever the deliveries).
     pub events_applied: i64,
     /// Deliveries of events applied before, ignored.
     pub duplicates_ignored: i64,
     pub last_event: Option<LastEvent>,
-    /// One per topic.
+    /// One per topic (Pulsar), or one for the in-process bus.
     pub consumers: Vec<TopicProgress>,
 }
 
@@ -34,28 +45,22 @@ pub struct LastEvent {
     pub applied_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
-struct StatsRow {
-    events_applied: i64,
-    duplicates_ignored: i64,
-    last_event_id: Option<Uuid>,
-    last_event_type: Option<String>,
-    last_event_subject: Option<String>,
-    last_applied_at: Option<DateTime<Utc>>,
-}
-
 pub async fn status(State(state): State<TrackingState>) -> Result<Json<TrackingStatus>, TrackingError> {
-    let stats: Option<StatsRow> = sqlx::query_as(include_str!("../../sql/consumer_stats.sql"))
-        .bind(&state.config.subscription)
-        .fetch_optional(&state.pool)
-        .await?;
+    let stats = storage::consumer_stats(&state.database, &state.subscription).await?;
     let (events_applied, duplicates_ignored, last_event) = match stats {
-        Some(row) => {
+        Some(ConsumerStats {
+            events_applied,
+            duplicates_ignored,
+            last_event_id,
+            last_event_type,
+            last_event_subject,
+            last_applied_at,
+        }) => {
             let last_event = match (
-                row.last_event_id,
-                row.last_event_type,
-                row.last_event_subject,
-                row.last_applied_at,
+                last_event_id,
+                last_event_type,
+                last_event_subject,
+                last_applied_at,
             ) {
                 (Some(id), Some(event_type), Some(subject), Some(applied_at)) => Some(LastEvent {
                     id,
@@ -65,14 +70,26 @@ pub async fn status(State(state): State<TrackingState>) -> Result<Json<TrackingS
                 }),
                 _ => None,
             };
-            (row.events_applied, row.duplicates_ignored, last_event)
+            (events_applied, duplicates_ignored, last_event)
         }
         None => (0, 0, None),
     };
+    let (feed, subscription_type, dead_letter_topic, dead_letter_table) = match &state.feed {
+        Feed::Pulsar { dead_letter_topic } => ("pulsar", "key_shared", Some(dead_letter_topic.clone()), None),
+        Feed::InProcess => {
+            let table = match state.database.backend() {
+                store::Backend::Postgres => "tracking.dead_letters",
+                store::Backend::Sqlite => "tracking_dead_letters",
+            };
+            ("in_process", "in_process", None, Some(table))
+        }
+    };
     Ok(Json(TrackingStatus {
-        subscription: state.config.subscription.clone(),
-        subscription_type: "key_shared",
-        dead_letter_topic: state.config.dead_letter_topic.clone(),
+        feed,
+        subscription: state.subscription.clone(),
+        subscription_type,
+        dead_letter_topic,
+        dead_letter_table,
         events_applied,
         duplicates_ignored,
         last_event,

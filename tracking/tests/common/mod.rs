@@ -1,5 +1,6 @@
-//! Helpers of the tracking service's tests: a fresh database per test, the service on a
-//! random port over a test broker, v1 events to publish as the relay would, bounded waits.
+//! Helpers of the tracking service's tests: a fresh database per test (of the backend
+//! `ALPES_TEST_BACKEND` names), the service on a random port fed by a test broker or the
+//! in-process bus, v1 events to publish as the relay would, bounded waits.
 
 #![allow(dead_code)] // each test binary uses its own subset
 
@@ -12,6 +13,7 @@ use reqwest::Response;
 use serde_json::Value;
 use std::future::Future;
 use std::time::Duration;
+use store::Database;
 use tracking::{TrackingConfig, TrackingService};
 use uuid::Uuid;
 
@@ -52,7 +54,25 @@ pub struct Tracking {
 
 pub async fn start_tracking(db: &TestDb, broker: &TestBroker) -> Tracking {
     init_logs();
-    let service = TrackingService::start(db.pool.clone(), tracking_config(broker));
+    serve(TrackingService::start(db.db.clone(), tracking_config(broker))).await
+}
+
+/// An in-process bus with short timeouts and few redeliveries.
+pub fn in_process_transport() -> bus::InProcessTransport {
+    bus::InProcessTransport::new(bus::InProcessConfig {
+        max_redeliveries: 2,
+        delivery_timeout: Duration::from_secs(5),
+        ..bus::InProcessConfig::default()
+    })
+}
+
+/// The tracking service fed by `transport`, serving on a random port.
+pub async fn start_in_process_tracking(db: &TestDb, transport: &bus::InProcessTransport) -> Tracking {
+    init_logs();
+    serve(TrackingService::subscribe_in_process(db.db.clone(), transport)).await
+}
+
+async fn serve(service: TrackingService) -> Tracking {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a free port");
@@ -117,6 +137,55 @@ impl Tracking {
         })
         .await;
     }
+}
+
+/// The rows of one of the tracking tables (`applied_events`, `dead_letters`, ...), on
+/// either backend (Postgres schema `tracking`, SQLite prefix `tracking_`).
+pub async fn count_rows(database: &Database, table: &str) -> i64 {
+    match database {
+        Database::Postgres(pool) => sqlx::query_scalar(&format!("SELECT count(*) FROM tracking.{table}"))
+            .fetch_one(pool)
+            .await
+            .expect("counted"),
+        Database::Sqlite(db) => sqlx::query_scalar(&format!("SELECT count(*) FROM tracking_{table}"))
+            .fetch_one(db.pool())
+            .await
+            .expect("counted"),
+    }
+}
+
+/// How many events the log holds.
+pub async fn committed(database: &Database) -> i64 {
+    match database {
+        Database::Postgres(pool) => sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(pool)
+            .await
+            .expect("counted"),
+        Database::Sqlite(db) => sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(db.pool())
+            .await
+            .expect("counted"),
+    }
+}
+
+/// Renames one of the tracking tables (`applied_events` to `applied_events_away` and
+/// back): every statement on it fails as if the database were broken.
+pub async fn rename_table(database: &Database, from: &str, to: &str) {
+    match database {
+        Database::Postgres(pool) => sqlx::query(&format!("ALTER TABLE tracking.{from} RENAME TO {to}"))
+            .execute(pool)
+            .await
+            .map(drop),
+        Database::Sqlite(db) => {
+            let mut write = db.begin_write().await.expect("a write");
+            sqlx::query(&format!("ALTER TABLE tracking_{from} RENAME TO tracking_{to}"))
+                .execute(&mut *write)
+                .await
+                .expect("renamed");
+            write.commit().await
+        }
+    }
+    .expect("table renamed");
 }
 
 /// Asserts a problem answer: status, content type and code; returns the body.
