@@ -2,13 +2,14 @@
 //! `alpes migrate` and `alpes projections …`.
 //! Every flag can also be set by the environment variable named in `--help`.
 
-use crate::settings::{parse_duration, DatabaseSettings, Settings};
-use crate::startup::{ensure_database, Application};
+use crate::settings::{parse_duration, BusSettings, DatabaseSettings, Settings};
+use crate::startup::Application;
 use crate::telemetry::LogFormat;
 use clap::{Args, Parser, Subcommand};
 use projections::ProjectorSettings;
 use secrecy::SecretString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
@@ -58,14 +59,14 @@ pub enum ProjectionsCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// Postgres URL of the event store; the database is created if it does not exist.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/alpes",
-        hide_env_values = true
-    )]
-    pub database_url: SecretString,
+    /// The database: `postgres://user@host:5432/alpes` (created if it does not exist)
+    /// or `sqlite://path/to/file.db`. Without it: the embedded SQLite file
+    /// `alpes.db` in `--data-dir`.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+    /// Where the embedded database lives when no `DATABASE_URL` is given.
+    #[arg(long, env = "ALPES_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
     /// Maximum number of database connections.
     #[arg(long, env = "ALPES_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
@@ -82,10 +83,15 @@ pub struct ServeArgs {
     /// How long a query with `min_position` waits for the views (e.g. 5s, 500ms).
     #[arg(long, env = "ALPES_CONSISTENCY_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub consistency_timeout: Duration,
-    /// Pulsar broker (pulsar://host:6650). When set, this process also runs the outbox
-    /// relay; without it, events are not published.
+    /// Pulsar broker (pulsar://host:6650): the outbox relay publishes there, for
+    /// `alpes tracking` and other consumers. Without it, the relay feeds the tracking
+    /// service of this process through an in-process bus (`/tracking/...` on this
+    /// listener).
     #[arg(long, env = "PULSAR_URL")]
     pub pulsar_url: Option<String>,
+    /// Run no outbox relay in this process (another process relays: `alpes relay`).
+    #[arg(long, env = "ALPES_NO_RELAY")]
+    pub no_relay: bool,
     #[command(flatten)]
     pub topics: TopicArgs,
     #[command(flatten)]
@@ -146,9 +152,12 @@ impl TopicArgs {
 
 impl DatabaseArgs {
     pub(crate) fn settings(self) -> DatabaseSettings {
-        DatabaseSettings {
-            url: self.database_url,
-            max_connections: self.db_max_connections,
+        match self.database_url {
+            Some(url) => DatabaseSettings {
+                url,
+                max_connections: self.db_max_connections,
+            },
+            None => DatabaseSettings::embedded(&self.data_dir, self.db_max_connections),
         }
     }
 }
@@ -166,7 +175,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 aggregate_cache_capacity: args.aggregate_cache,
                 consistency_timeout: args.consistency_timeout,
                 projectors: ProjectorSettings::default(),
-                relay: args.pulsar_url.map(|url| args.topics.pulsar(url)),
+                bus: match (args.no_relay, args.pulsar_url) {
+                    (true, _) => BusSettings::Off,
+                    (false, Some(url)) => BusSettings::Pulsar(args.topics.pulsar(url)),
+                    (false, None) => BusSettings::InProcess,
+                },
                 database: args.database.settings(),
             };
             Application::build(settings).await?.run_until_stopped().await
@@ -187,10 +200,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projections { command } => crate::operations::projections(command).await,
         Command::Migrate(args) => {
             let database = args.settings();
-            ensure_database(&database).await?;
-            let pool = store::connect_lazy(database.connect_options()?, 1);
-            store::migrate(&pool).await?;
-            tracing::info!("migrations applied");
+            database.open().await?.close().await;
+            tracing::info!(database = %database.location(), "migrations applied");
             Ok(())
         }
     }

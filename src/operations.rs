@@ -2,7 +2,7 @@
 //! straight against the database (no server needed).
 
 use crate::cli::ProjectionsCommand;
-use anyhow::{bail, Context};
+use anyhow::bail;
 use projections::rebuild::{self, RebuildProgress};
 use projections::{Projections, ProjectorSettings};
 use std::io::Write;
@@ -15,13 +15,10 @@ pub async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
         }
     }
     .settings();
-    let options = database.connect_options()?;
-    let pool = store::connect_lazy(options.clone(), 2);
-    store::migrate(&pool).await.context("applying migrations")?;
+    let db = database.open().await?;
     // Handles only: this process runs no projector.
     let (projections, _not_run) = Projections::new(
-        &pool,
-        &options,
+        &db,
         &LogWaker::never(),
         &ProjectorSettings::default(),
         aggregates::upcasters::all,

@@ -2,28 +2,20 @@
 //! (or instead of) `alpes serve`.
 
 use crate::settings::DatabaseSettings;
-use crate::startup::{ensure_database, shutdown_signal};
+use crate::startup::shutdown_signal;
 use anyhow::Context;
 use std::net::SocketAddr;
 
-/// Connects to the database the service shares with `alpes serve`, migrated.
-async fn database(database: &DatabaseSettings) -> anyhow::Result<sqlx::PgPool> {
-    ensure_database(database).await?;
-    let pool = store::connect_lazy(database.connect_options()?, database.max_connections);
-    store::migrate(&pool).await.context("applying migrations")?;
-    Ok(pool)
-}
-
 /// The outbox relay alone, until Ctrl-C or SIGTERM.
 pub async fn relay(database_settings: DatabaseSettings, pulsar: bus::PulsarSettings) -> anyhow::Result<()> {
-    let pool = database(&database_settings).await?;
-    tracing::info!(broker = %pulsar.url, "outbox relay publishing to Pulsar");
+    let db = database_settings.open().await?;
+    tracing::info!(storage = %db.backend(), broker = %pulsar.url, "outbox relay publishing to Pulsar");
     let relay = bus::Relay::new(
-        pool.clone(),
+        db.clone(),
         bus::PulsarTransport::new(pulsar),
         bus::RelayConfig::default(),
     )
-    .with_waker(store::reader::LogWaker::spawn(pool))
+    .with_waker(store::reader::LogWaker::spawn(&db))
     .spawn();
     shutdown_signal().await;
     relay.shutdown().await;
@@ -36,8 +28,9 @@ pub async fn tracking(
     bind: SocketAddr,
     config: tracking::TrackingConfig,
 ) -> anyhow::Result<()> {
-    let pool = database(&database_settings).await?;
-    let service = tracking::TrackingService::start(pool, config);
+    let db = database_settings.open().await?;
+    tracing::info!(storage = %db.backend(), broker = %config.pulsar_url, "tracking service consuming from Pulsar");
+    let service = tracking::TrackingService::start(db, config);
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;

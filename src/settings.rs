@@ -3,10 +3,10 @@
 use bus::PulsarSettings;
 use projections::ProjectorSettings;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::postgres::PgConnectOptions;
 use std::net::SocketAddr;
-use std::str::FromStr;
+use std::path::Path;
 use std::time::Duration;
+use store::{Backend, Database};
 
 /// Everything `alpes serve` needs to start.
 #[derive(Debug, Clone)]
@@ -21,8 +21,22 @@ pub struct Settings {
     pub consistency_timeout: Duration,
     /// Tuning of the projectors (batch size, polling, retries of a poison event).
     pub projectors: ProjectorSettings,
-    /// Where the outbox relay publishes; `None`: no relay in this process.
-    pub relay: Option<PulsarSettings>,
+    /// Where the outbox relay publishes: Pulsar, or the in-process bus that feeds the
+    /// tracking service of this process.
+    pub bus: BusSettings,
+}
+
+/// The message bus of `alpes serve`.
+#[derive(Debug, Clone)]
+pub enum BusSettings {
+    /// No `PULSAR_URL`: the relay delivers to the tracking service in this process,
+    /// whose routes (`/tracking/...`) are served on the API's listener.
+    InProcess,
+    /// `PULSAR_URL`: the relay publishes to Pulsar; the tracking service runs apart
+    /// (`alpes tracking`).
+    Pulsar(PulsarSettings),
+    /// No relay in this process (another process relays).
+    Off,
 }
 
 /// Parses a duration written as `5s`, `500ms` or plain seconds (`5`, `0.5`).
@@ -57,15 +71,82 @@ mod tests {
 
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
-    /// `postgres://user:password@host:port/database`; secret because it may carry
-    /// a password, so it never appears in logs or `Debug` output.
+    /// `postgres://user:password@host:port/database` or `sqlite://path`; secret
+    /// because it may carry a password, so it never appears in logs or `Debug` output.
     pub url: SecretString,
     /// Upper bound of the connection pool.
     pub max_connections: u32,
 }
 
 impl DatabaseSettings {
-    pub fn connect_options(&self) -> Result<PgConnectOptions, sqlx::Error> {
-        PgConnectOptions::from_str(self.url.expose_secret())
+    /// The embedded default: `alpes.db` in `data_dir`.
+    pub fn embedded(data_dir: &Path, max_connections: u32) -> Self {
+        Self {
+            url: format!("sqlite://{}", data_dir.join("alpes.db").display()).into(),
+            max_connections,
+        }
+    }
+
+    pub fn backend(&self) -> anyhow::Result<Backend> {
+        Backend::of_url(self.url.expose_secret()).ok_or_else(|| {
+            anyhow::anyhow!("DATABASE_URL must start with postgres://, postgresql:// or sqlite://")
+        })
+    }
+
+    /// Where the data is, without credentials: the SQLite file, or the Postgres host
+    /// and database.
+    pub fn location(&self) -> String {
+        let url = self.url.expose_secret();
+        match url.split_once("://") {
+            Some((scheme, rest)) => {
+                let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+                let rest = rest.split_once('?').map_or(rest, |(path, _)| path);
+                format!("{scheme}://{rest}")
+            }
+            None => url.split_once('?').map_or(url, |(path, _)| path).to_owned(),
+        }
+    }
+
+    /// Opens the database (creating a missing Postgres database or SQLite file) and
+    /// applies pending migrations.
+    pub async fn open(&self) -> anyhow::Result<Database> {
+        use anyhow::Context;
+        if self.backend()? == Backend::Postgres {
+            crate::startup::ensure_database(self).await?;
+        }
+        let db = Database::connect(self.url.expose_secret(), self.max_connections)
+            .await
+            .with_context(|| format!("opening {}", self.location()))?;
+        db.migrate().await.context("applying migrations")?;
+        Ok(db)
+    }
+}
+
+#[cfg(test)]
+mod database_tests {
+    use super::*;
+
+    #[test]
+    fn the_location_shown_in_logs_carries_no_password() {
+        let settings = DatabaseSettings {
+            url: "postgres://alpes:s3cret@db:5432/alpes?sslmode=disable"
+                .to_owned()
+                .into(),
+            max_connections: 1,
+        };
+        assert_eq!(settings.location(), "postgres://db:5432/alpes");
+        assert_eq!(settings.backend().unwrap(), Backend::Postgres);
+        let embedded = DatabaseSettings::embedded(Path::new("./data"), 1);
+        assert_eq!(embedded.location(), "sqlite://./data/alpes.db");
+        assert_eq!(embedded.backend().unwrap(), Backend::Sqlite);
+    }
+
+    #[test]
+    fn an_unknown_database_url_is_refused() {
+        let settings = DatabaseSettings {
+            url: "mysql://localhost/alpes".to_owned().into(),
+            max_connections: 1,
+        };
+        assert!(settings.backend().is_err());
     }
 }

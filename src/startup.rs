@@ -1,7 +1,7 @@
 //! [`Application`]: builds the whole service from [`Settings`], then serves until a
 //! shutdown signal. Tests build it on port 0 and talk to it over HTTP.
 
-use crate::settings::{DatabaseSettings, Settings};
+use crate::settings::{BusSettings, DatabaseSettings, Settings};
 use aggregates::campaign::Campaign;
 use aggregates::partner::Partner;
 use anyhow::Context;
@@ -15,6 +15,7 @@ use store::reader::LogWaker;
 use store::{AlpesEventStore, CommandExecutor, EventLog};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use tracking::TrackingService;
 
 pub struct Application {
     listener: TcpListener,
@@ -22,42 +23,58 @@ pub struct Application {
     /// The projectors. Owned here so that stopping the application (or dropping it,
     /// as a test does to simulate a crash) stops them and releases their locks.
     background: JoinSet<()>,
-    /// The outbox relay, when this process publishes to Pulsar.
+    /// The outbox relay, unless another process relays.
     relay: Option<RelayTask>,
+    /// The tracking service fed by the in-process bus (no `PULSAR_URL`).
+    tracking: Option<TrackingService>,
 }
 
 impl Application {
-    /// Creates the database if needed, applies migrations, wires the executors and
-    /// binds the listener (so the port is known before serving starts).
+    /// Opens the database (creating it if needed), applies migrations, wires the
+    /// executors, projectors, relay and bus, and binds the listener (so the port is
+    /// known before serving starts).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        ensure_database(&settings.database).await?;
-        let pool = store::connect_lazy(
-            settings.database.connect_options()?,
-            settings.database.max_connections,
+        let db = settings.database.open().await?;
+        tracing::info!(
+            storage = %db.backend(),
+            database = %settings.database.location(),
+            bus = match &settings.bus {
+                BusSettings::InProcess => "in-process",
+                BusSettings::Pulsar(_) => "pulsar",
+                BusSettings::Off => "off",
+            },
+            "backends"
         );
-        store::migrate(&pool).await.context("applying migrations")?;
 
-        let log = EventLog::new(pool.clone());
+        let log = EventLog::new(db.clone());
         let cache = settings.aggregate_cache_capacity;
         let upcasters = aggregates::upcasters::all;
-        let waker = LogWaker::spawn(pool.clone());
-        let (projections, projectors) = Projections::new(
-            &pool,
-            &settings.database.connect_options()?,
-            &waker,
-            &settings.projectors,
-            upcasters,
-        );
+        let waker = LogWaker::spawn(&db);
+        let (projections, projectors) = Projections::new(&db, &waker, &settings.projectors, upcasters);
         let mut background = JoinSet::new();
         for projector in projectors {
             background.spawn(projector.run());
         }
-        let relay = settings.relay.map(|pulsar| {
-            tracing::info!(broker = %pulsar.url, "outbox relay publishing to Pulsar");
-            Relay::new(pool.clone(), PulsarTransport::new(pulsar), RelayConfig::default())
-                .with_waker(waker)
-                .spawn()
-        });
+        let (relay, tracking) = match settings.bus {
+            BusSettings::Pulsar(pulsar) => {
+                tracing::info!(broker = %pulsar.url, "outbox relay publishing to Pulsar");
+                let relay = Relay::new(db.clone(), PulsarTransport::new(pulsar), RelayConfig::default())
+                    .with_waker(waker.clone())
+                    .spawn();
+                (Some(relay), None)
+            }
+            BusSettings::InProcess => {
+                tracing::info!("outbox relay feeding the in-process tracking service (/tracking)");
+                let (tracking, transport) = TrackingService::start_in_process(db.clone());
+                // Its own relay name, so its checkpoint is not the Pulsar relay's: a
+                // database moved to Pulsar later publishes its whole log there.
+                let relay = Relay::new(db.clone(), transport, RelayConfig::in_process())
+                    .with_waker(waker.clone())
+                    .spawn();
+                (Some(relay), Some(tracking))
+            }
+            BusSettings::Off => (None, None),
+        };
         let state = AppState {
             campaigns: Arc::new(CommandExecutor::new(
                 AlpesEventStore::<Campaign>::new(log.clone(), upcasters(), cache),
@@ -70,8 +87,15 @@ impl Application {
             projections,
             consistency_timeout: settings.consistency_timeout,
             relay: relay.as_ref().map(RelayTask::handle),
-            pool,
+            db,
         };
+        // With the in-process bus, the tracking service's routes (/tracking/...) are
+        // served on this listener.
+        let extra = tracking
+            .as_ref()
+            .map(TrackingService::routes_only)
+            .unwrap_or_default();
+        let router = api::router_with(state, extra);
 
         let listener = TcpListener::bind(settings.bind)
             .await
@@ -79,9 +103,10 @@ impl Application {
         tracing::info!(address = %listener.local_addr()?, "listening");
         Ok(Self {
             listener,
-            router: api::router(state),
+            router,
             background,
             relay,
+            tracking,
         })
     }
 
@@ -97,6 +122,7 @@ impl Application {
         // Held until serving ends; dropping the set aborts the projectors.
         let _background = self.background;
         let relay = self.relay;
+        let tracking = self.tracking;
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown_signal())
             .await?;
@@ -104,13 +130,16 @@ impl Application {
             // Lets the sends in flight get their receipts, so a restart resends less.
             relay.shutdown().await;
         }
+        if let Some(tracking) = tracking {
+            tracking.shutdown().await;
+        }
         tracing::info!("stopped");
         Ok(())
     }
 }
 
-/// Creates the database named in the URL if it does not exist, so a fresh machine
-/// with only Postgres installed can start the service.
+/// Creates the Postgres database named in the URL if it does not exist, so a fresh
+/// machine with only Postgres installed can start the service.
 pub async fn ensure_database(database: &DatabaseSettings) -> anyhow::Result<()> {
     let url = database.url.expose_secret();
     if !sqlx::Postgres::database_exists(url)

@@ -31,7 +31,7 @@ async fn health() -> Json<Status> {
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses((status = 200, body = Status), (status = 503, description = "The database is unreachable", body = Problem)))]
 async fn ready(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
-    let ping = sqlx::query("SELECT 1").execute(&state.pool);
+    let ping = state.db.ping();
     match tokio::time::timeout(Duration::from_secs(1), ping).await {
         Ok(Ok(_)) => Ok(Json(Status { status: "ready" })),
         Ok(Err(error)) => {

@@ -45,15 +45,22 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole API, ready to serve.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The API with `extra` routes served beside it (the in-process tracking service's),
+/// under the same fallbacks and request layers.
+pub fn router_with(state: AppState, extra: Router) -> Router {
     Router::new()
         .merge(campaigns::router())
         .merge(partners::router())
         .merge(admin::router())
         .merge(health::router())
         .merge(openapi::router())
+        .with_state(state)
+        .merge(extra)
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(state)
         // Bodies over the limit are refused while being read (413), not buffered.
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         // Outermost last: a panic anywhere below becomes an opaque 500 problem, and

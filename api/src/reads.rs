@@ -71,7 +71,7 @@ pub async fn read_your_writes(
     }
     // Every position a command answered is in the log already; one beyond its end was
     // never handed out, and waiting for it would only end in a timeout.
-    let head = store::reader::head_position(&state.pool).await?;
+    let head = store::reader::head_position(&state.db).await?;
     if position > head {
         return Err(ApiError::bad_request(
             "query.invalid_min_position",

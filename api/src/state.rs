@@ -3,10 +3,9 @@
 use aggregates::campaign::Campaign;
 use aggregates::partner::Partner;
 use projections::Projections;
-use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
-use store::CommandExecutor;
+use store::{CommandExecutor, Database};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -19,5 +18,5 @@ pub struct AppState {
     /// The outbox relay running in this process, for `GET /relay`.
     pub relay: Option<bus::RelayHandle>,
     /// Queries read the views through it; `/ready` pings it.
-    pub pool: PgPool,
+    pub db: Database,
 }

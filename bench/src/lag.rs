@@ -4,7 +4,7 @@
 
 use crate::db::BenchDb;
 use crate::stats::{millis, percentile, Row};
-use alpes::settings::{DatabaseSettings, Settings};
+use alpes::settings::{BusSettings, DatabaseSettings, Settings};
 use alpes::startup::Application;
 use projections::ProjectorSettings;
 use serde_json::{json, Value};
@@ -37,7 +37,8 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
         aggregate_cache_capacity: 10_000,
         consistency_timeout: Duration::from_secs(5),
         projectors: ProjectorSettings::default(),
-        relay: None,
+        // The write path and views only, as the baselines (no relay).
+        bus: BusSettings::Off,
     };
     let app = Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());

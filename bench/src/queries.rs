@@ -56,6 +56,7 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
         }));
     }
 
+    let database = store::Database::Postgres(db.pool.clone());
     let filter = CampaignFilter {
         brand_id: Some("brand-7".into()),
         limit: 20,
@@ -73,7 +74,7 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
             .await?;
         http.push(started.elapsed());
         let started = Instant::now();
-        queries::list_campaigns(&db.pool, &filter).await?;
+        queries::list_campaigns(&database, &filter).await?;
         direct.push(started.elapsed());
     }
     stop.store(true, Ordering::Relaxed);

@@ -12,7 +12,6 @@ use cqrs_es::{EventEnvelope, View};
 use postgres_es::{PostgresEventRepository, PostgresViewRepository};
 use projections::{rebuild, Projections, ProjectorSettings};
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgConnectOptions;
 use std::sync::Arc;
 use std::time::Instant;
 use store::reader::LogWaker;
@@ -69,10 +68,8 @@ impl View<Campaign> for StockCampaignView {
 
 /// Our rebuild of the campaigns view over what `db` holds; events per second.
 async fn ours(db: &BenchDb) -> anyhow::Result<(u64, f64)> {
-    let options: PgConnectOptions = db.url.parse()?;
     let (projections, _not_run) = Projections::new(
-        &db.pool,
-        &options,
+        &store::Database::Postgres(db.pool.clone()),
         &LogWaker::never(),
         &ProjectorSettings::default(),
         aggregates::upcasters::all,

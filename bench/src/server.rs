@@ -43,6 +43,8 @@ impl Server {
             .env("DATABASE_URL", database_url)
             .env("ALPES_BIND", format!("127.0.0.1:{port}"))
             .env("ALPES_DB_MAX_CONNECTIONS", "32")
+            // The write path and views, as the baselines: no relay.
+            .env("ALPES_NO_RELAY", "true")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

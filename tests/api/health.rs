@@ -64,15 +64,10 @@ async fn the_openapi_document_lists_every_command_endpoint() {
 /// The API over a database that does not answer (nothing listens on port 1).
 async fn spawn_without_database() -> String {
     let options: PgConnectOptions = "postgres://postgres@127.0.0.1:1/alpes".parse().unwrap();
-    let pool = store::connect_lazy(options.clone(), 1);
-    let log = EventLog::new(pool.clone());
-    let (projections, _not_run) = Projections::new(
-        &pool,
-        &options,
-        &LogWaker::never(),
-        &ProjectorSettings::default(),
-        Vec::new,
-    );
+    let db = store::Database::Postgres(store::connect_lazy(options, 1));
+    let log = EventLog::new(db.clone());
+    let (projections, _not_run) =
+        Projections::new(&db, &LogWaker::never(), &ProjectorSettings::default(), Vec::new);
     let state = AppState {
         campaigns: Arc::new(CommandExecutor::new(
             AlpesEventStore::<Campaign>::new(log.clone(), vec![], 0),
@@ -85,7 +80,7 @@ async fn spawn_without_database() -> String {
         projections,
         consistency_timeout: Duration::from_secs(1),
         relay: None,
-        pool,
+        db,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());

@@ -1,12 +1,15 @@
 //! `spawn_app()` and request helpers shared by the API tests.
 
-use alpes::settings::{DatabaseSettings, Settings};
+use alpes::settings::{BusSettings, DatabaseSettings, Settings};
 use alpes::startup::Application;
 use projections::ProjectorSettings;
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::time::Duration;
+use store::reader::{self, LogCursor};
+
+use store::{Backend, Database};
 use test_support::TestDb;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -15,12 +18,13 @@ use uuid::Uuid;
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    /// A direct connection to the application's database, to check what it stored.
-    pub db: PgPool,
+    /// A direct handle on the application's database, to check what it stored.
+    pub db: Database,
     pub database_url: String,
-    instance: Instance,
+    /// `None` for an [`TestApp::attach`]ed view of an instance someone else owns.
+    instance: Option<Instance>,
     /// Last: dropped (with the database) after `Drop` has stopped the instance.
-    _database: TestDb,
+    _database: Option<TestDb>,
 }
 
 /// One application process (as far as the database can tell).
@@ -37,7 +41,8 @@ impl Instance {
     }
 }
 
-/// The settings of a test instance: a random port, fast projector retries.
+/// The settings of a test instance: a random port, fast projector retries, the
+/// in-process bus (tests of the Pulsar relay set `bus` to the test broker).
 pub fn test_settings(database_url: &str) -> Settings {
     Settings {
         bind: "127.0.0.1:0".parse().unwrap(),
@@ -52,28 +57,40 @@ pub fn test_settings(database_url: &str) -> Settings {
             leadership_check: Duration::from_millis(200),
             ..ProjectorSettings::default()
         },
-        relay: None,
+        bus: BusSettings::InProcess,
     }
 }
 
-/// Starts the application on a random port over a new, empty database.
+/// Starts the application on a random port over a new, empty database of the run's
+/// backend (`ALPES_TEST_BACKEND`).
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
 /// Same, with settings adjusted by the test.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-    let database = TestDb::new().await;
+    spawn_app_on(test_support::backend(), adjust).await
+}
+
+/// For behaviour only Postgres has (commit order across concurrent transactions,
+/// advisory-lock leadership between processes): always Postgres. These tests' names
+/// end in `_on_postgres`, which the SQLite run of the suite skips.
+pub async fn spawn_postgres_app() -> TestApp {
+    spawn_app_on(Backend::Postgres, |_| {}).await
+}
+
+pub async fn spawn_app_on(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let database = TestDb::of(backend).await;
     let mut settings = test_settings(&database.url);
     adjust(&mut settings);
     let instance = start(settings).await;
     TestApp {
         address: instance.address.clone(),
         client: reqwest::Client::new(),
-        db: database.pool.clone(),
+        db: database.db.clone(),
         database_url: database.url.clone(),
-        instance,
-        _database: database,
+        instance: Some(instance),
+        _database: Some(database),
     }
 }
 
@@ -94,14 +111,36 @@ async fn start(settings: Settings) -> Instance {
 impl Drop for TestApp {
     fn drop(&mut self) {
         // The database goes with the `_database` field, right after.
-        self.instance.kill();
+        if let Some(instance) = &self.instance {
+            instance.kill();
+        }
     }
 }
 
 impl TestApp {
+    /// The Postgres pool of a [`spawn_postgres_app`] application.
+    pub fn pg(&self) -> &PgPool {
+        self.db
+            .as_postgres()
+            .expect("a Postgres-only test (spawn_postgres_app)")
+    }
+
     /// The instance `spawn_app` started.
     pub fn instance(&self) -> &Instance {
-        &self.instance
+        self.instance.as_ref().expect("an attached view owns no instance")
+    }
+
+    /// The same helpers, talking to another instance over this app's database (for
+    /// restarts). The caller keeps `self` (the database) and `instance` alive.
+    pub fn attach(&self, instance: &Instance) -> TestApp {
+        TestApp {
+            address: instance.address.clone(),
+            client: self.client.clone(),
+            db: self.db.clone(),
+            database_url: self.database_url.clone(),
+            instance: None,
+            _database: None,
+        }
     }
 
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -177,23 +216,98 @@ impl TestApp {
         body["aggregate_id"].as_str().unwrap().to_owned()
     }
 
-    /// The stored events of an aggregate: (sequence, event_type, event_id, position, payload).
+    /// The stored events of an aggregate, straight from the events table (committed
+    /// ones, whatever the log readers' horizon): (sequence, event_type, event_id,
+    /// position, payload).
     pub async fn stored_events(&self, aggregate_id: &str) -> Vec<(i64, String, Uuid, i64, Value)> {
-        sqlx::query_as(
-            "SELECT sequence, event_type, event_id, position, payload::jsonb FROM events
-             WHERE aggregate_id = $1 ORDER BY sequence",
-        )
-        .bind(aggregate_id)
-        .fetch_all(&self.db)
-        .await
-        .unwrap()
+        const SQL: &str = "SELECT sequence, event_type, event_id, position, payload FROM events
+                           WHERE aggregate_id = $1 ORDER BY sequence";
+        match &self.db {
+            Database::Postgres(pool) => sqlx::query_as(&SQL.replace("payload", "payload::jsonb"))
+                .bind(aggregate_id)
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+            Database::Sqlite(db) => {
+                let rows: Vec<(i64, String, String, i64, String)> = sqlx::query_as(SQL)
+                    .bind(aggregate_id)
+                    .fetch_all(db.pool())
+                    .await
+                    .unwrap();
+                rows.into_iter()
+                    .map(|(sequence, event_type, event_id, position, payload)| {
+                        (
+                            sequence,
+                            event_type,
+                            event_id.parse().unwrap(),
+                            position,
+                            serde_json::from_str(&payload).unwrap(),
+                        )
+                    })
+                    .collect()
+            }
+        }
     }
 
     pub async fn count_events(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM events")
-            .fetch_one(&self.db)
+        reader::count_after(&self.db, LogCursor::START).await.unwrap()
+    }
+
+    /// One integer a query returns, on either backend (the SQL must be valid on both;
+    /// `$1` is bound to `bind`).
+    pub async fn scalar(&self, sql: &str, bind: &str) -> i64 {
+        match &self.db {
+            Database::Postgres(pool) => sqlx::query_scalar(sql).bind(bind).fetch_one(pool).await,
+            Database::Sqlite(db) => sqlx::query_scalar(sql).bind(bind).fetch_one(db.pool()).await,
+        }
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+    }
+
+    /// Appends an event straight to the log, bypassing the domain (poison events, old
+    /// event versions); returns its position.
+    pub async fn append_raw(
+        &self,
+        aggregate_id: &str,
+        sequence: i64,
+        event_type: &str,
+        event_version: &str,
+        payload: &Value,
+    ) -> i64 {
+        const COLUMNS: &str =
+            "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata";
+        match &self.db {
+            Database::Postgres(pool) => sqlx::query_scalar(&format!(
+                "INSERT INTO events ({COLUMNS}) VALUES ('Campaign', $1, $2, $3, $4, $5::json, '{{}}') RETURNING position"
+            ))
+            .bind(aggregate_id)
+            .bind(sequence)
+            .bind(event_type)
+            .bind(event_version)
+            .bind(payload.to_string())
+            .fetch_one(pool)
             .await
-            .unwrap()
+            .unwrap(),
+            Database::Sqlite(db) => {
+                let mut write = db.begin_write().await.unwrap();
+                let position = sqlx::query_scalar(&format!(
+                    "INSERT INTO events ({COLUMNS}, event_id, recorded_at)
+                     VALUES ('Campaign', $1, $2, $3, $4, $5, '{{}}', $6, $7) RETURNING position"
+                ))
+                .bind(aggregate_id)
+                .bind(sequence)
+                .bind(event_type)
+                .bind(event_version)
+                .bind(payload.to_string())
+                .bind(Uuid::now_v7().to_string())
+                .bind(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .fetch_one(&mut *write)
+                .await
+                .unwrap();
+                write.commit().await.unwrap();
+                db.notify_appended();
+                position
+            }
+        }
     }
 
     /// The status of one projector, from `GET /projections`.

@@ -141,7 +141,7 @@ async fn list_campaigns(
         limit: reads::limit(query.limit)?,
     };
     reads::read_your_writes(&state, &[CAMPAIGNS], query.min_position).await?;
-    let page = queries::list_campaigns(&state.pool, &filter).await?;
+    let page = queries::list_campaigns(&state.db, &filter).await?;
     Ok(Json(CampaignPage {
         items: page.items.into_iter().map(Into::into).collect(),
         next_cursor: page.next_cursor,
@@ -160,7 +160,7 @@ async fn get_campaign(
 ) -> Result<Json<CampaignResponse>, ApiError> {
     let id = aggregate_id(&params[0], "campaign.not_found", "campaign")?;
     reads::read_your_writes(&state, &[CAMPAIGNS], query.min_position).await?;
-    let view = queries::get_campaign(&state.pool, &id)
+    let view = queries::get_campaign(&state.db, &id)
         .await?
         .ok_or_else(|| not_found(&id))?;
     Ok(Json(view.into()))
@@ -213,7 +213,7 @@ async fn campaign_events(
     let id = aggregate_id(&params[0], "campaign.not_found", "campaign")?;
     // The log is the source of truth: a committed position is always visible here,
     // so min_position needs no wait.
-    let events = queries::campaign_events(&state.pool, &id).await?;
+    let events = queries::campaign_events(&state.db, &id).await?;
     if events.is_empty() {
         return Err(not_found(&id));
     }

@@ -124,7 +124,7 @@ async fn list_partners(
         limit: reads::limit(query.limit)?,
     };
     reads::read_your_writes(&state, &[PARTNERS], query.min_position).await?;
-    let page = queries::list_partners(&state.pool, &filter).await?;
+    let page = queries::list_partners(&state.db, &filter).await?;
     Ok(Json(PartnerPage {
         items: page
             .items
@@ -153,7 +153,7 @@ async fn get_partner(
     )
     .await?;
     let (view, campaigns) =
-        queries::get_partner(&state.pool, &id)
+        queries::get_partner(&state.db, &id)
             .await?
             .ok_or_else(|| ApiError::NotFound {
                 code: "partner.not_found",
