@@ -43,6 +43,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
     }
 }
 
+/// The longest search text a list accepts, in characters: longer than any name the
+/// commands accept, and far below what a database refuses to match (SQLite gives up
+/// on LIKE patterns over 50,000 bytes).
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// A search text (`q`): empty means no search; too long is a 400.
+pub fn search(text: Option<String>, field: &str) -> Result<Option<String>, ApiError> {
+    match text {
+        Some(text) if text.chars().count() > MAX_SEARCH_CHARS => Err(ApiError::bad_request(
+            "query.invalid_parameter",
+            format!("{field} is longer than {MAX_SEARCH_CHARS} characters"),
+            Some(field.to_owned()),
+        )),
+        Some(text) if text.is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
 /// `min_position`, accepted by every query.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -293,3 +293,17 @@ async fn min_position_not_reached_in_time_is_a_503_naming_the_view_on_postgres()
         .await;
     assert_eq!(campaign["status"], "active");
 }
+
+#[tokio::test]
+async fn a_search_text_longer_than_any_name_is_a_400_on_every_backend() {
+    let app = spawn_app().await;
+    // SQLite would refuse a LIKE pattern over 50,000 bytes with an error (a 500).
+    let long = "a".repeat(50_001);
+
+    let response = app.get(&format!("/partners?q={long}")).await;
+
+    let problem = assert_problem(response, 400, "query.invalid_parameter").await;
+    assert_eq!(problem["field"], "q");
+    let at_limit = "a".repeat(200);
+    app.get_json(&format!("/partners?q={at_limit}")).await;
+}

@@ -92,7 +92,7 @@ pub struct ListPartnersQuery {
     kind: Option<String>,
     /// `active`, `suspended` or `deactivated`.
     status: Option<String>,
-    /// Case-insensitive search in the name.
+    /// Case-insensitive search in the name (at most 200 characters).
     q: Option<String>,
     /// Page size, 1 to 100 (default 20).
     limit: Option<i64>,
@@ -119,7 +119,7 @@ async fn list_partners(
             PartnerStatus::parse,
             "active, suspended, deactivated",
         )?,
-        name_contains: query.q.filter(|q| !q.is_empty()),
+        name_contains: reads::search(query.q, "q")?,
         after: reads::cursor(query.cursor)?,
         limit: reads::limit(query.limit)?,
     };
