@@ -21,7 +21,8 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     /// The projectors. Owned here so that stopping the application (or dropping it,
-    /// as a test does to simulate a crash) stops them and releases their locks.
+    /// as a test does to simulate a crash) stops them and releases their locks (the
+    /// relay likewise, see `run_until_stopped`).
     background: JoinSet<()>,
     /// The outbox relay, unless another process relays.
     relay: Option<RelayTask>,
@@ -118,9 +119,13 @@ impl Application {
     }
 
     /// Serves until Ctrl-C or SIGTERM, then lets requests in flight finish.
+    ///
+    /// Dropping this future before it ends (a test's stand-in for a crash) stops the
+    /// projectors and the relay at once, like a dead process: nothing is flushed.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         // Held until serving ends; dropping the set aborts the projectors.
         let _background = self.background;
+        let _crash = self.relay.as_ref().map(|relay| AbortOnDrop(relay.abort_handle()));
         let relay = self.relay;
         let tracking = self.tracking;
         axum::serve(self.listener, self.router)
@@ -135,6 +140,16 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Aborts a task when dropped (a relay is otherwise detached when its handle is
+/// dropped). After a graceful shutdown the task has ended and this does nothing.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

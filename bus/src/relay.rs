@@ -201,6 +201,12 @@ impl RelayTask {
         let _ = self.join.await;
     }
 
+    /// A handle that stops the relay at once, as [`RelayTask::abort`] does, from
+    /// synchronous code (an owner's `Drop`).
+    pub fn abort_handle(&self) -> tokio::task::AbortHandle {
+        self.join.abort_handle()
+    }
+
     /// Stops at once, as a crash would: nothing is flushed, the lock goes with its
     /// connection (Postgres) or expires (SQLite lease). What was sent and not
     /// checkpointed is sent again by the next relay.
@@ -498,7 +504,9 @@ impl<T: Transport> Worker<T> {
                 },
                 _ = tokio::time::sleep_until(last_save + config.checkpoint_interval), if window.acked != *saved => {}
                 _ = lock_check.tick() => {
-                    lock.check(Duration::from_secs(2))
+                    // A check may take up to one interval: on SQLite it queues behind
+                    // the other writers, and the lease outlives LEASE_CHECKS intervals.
+                    lock.check(config.lock_check_interval)
                         .await
                         .map_err(|error| Failure::LockLost(error.to_string()))?;
                 }

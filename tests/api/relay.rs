@@ -65,7 +65,8 @@ async fn click_when_tracked(app: &TestApp, campaign: &str, external_id: &str) ->
     let body = serde_json::json!({
         "campaign_id": campaign, "partner_id": "p-98765", "external_id": external_id
     });
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    // Long enough for a restarted relay to take over a crashed one's SQLite lease (15 s).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let response = app.post_json("/tracking/clicks", &body).await;
         let status = response.status();
@@ -107,7 +108,8 @@ async fn without_a_broker_the_relay_feeds_the_tracking_service_of_the_same_proce
 
 #[tokio::test]
 async fn the_in_process_bus_loses_nothing_across_a_crash_and_a_restart() {
-    // Arrange: history, then a crash before the tracking service may have seen it all.
+    // Arrange: history, then a crash (the relay dies with the instance) before the
+    // tracking service may have seen it all.
     let app = spawn_app().await;
     let mut campaigns = Vec::new();
     for _ in 0..5 {
