@@ -20,12 +20,17 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --no-create-home alpes
+ && useradd --system --uid 10001 --no-create-home alpes \
+ && mkdir -p /var/lib/alpes && chown alpes /var/lib/alpes
 COPY --from=build /usr/local/bin/alpes /usr/local/bin/alpes
 USER alpes
+# Without DATABASE_URL the image runs on the embedded SQLite file here: mount a volume
+# on it to keep the data (compose sets DATABASE_URL to its Postgres instead).
+VOLUME /var/lib/alpes
 # Inside a container the services must listen on every interface, not 127.0.0.1.
 ENV ALPES_BIND=0.0.0.0:8000 \
     ALPES_TRACKING_BIND=0.0.0.0:8003 \
+    ALPES_DATA_DIR=/var/lib/alpes \
     ALPES_LOG_FORMAT=json
 EXPOSE 8000 8003
 ENTRYPOINT ["alpes"]

@@ -81,8 +81,16 @@ pub struct DatabaseSettings {
 impl DatabaseSettings {
     /// The embedded default: `alpes.db` in `data_dir`.
     pub fn embedded(data_dir: &Path, max_connections: u32) -> Self {
+        // The URL's path is percent-decoded and ends at `?` or `#`: escape those.
+        let path = data_dir
+            .join("alpes.db")
+            .display()
+            .to_string()
+            .replace('%', "%25")
+            .replace('?', "%3F")
+            .replace('#', "%23");
         Self {
-            url: format!("sqlite://{}", data_dir.join("alpes.db").display()).into(),
+            url: format!("sqlite://{path}").into(),
             max_connections,
         }
     }
@@ -139,6 +147,17 @@ mod database_tests {
         let embedded = DatabaseSettings::embedded(Path::new("./data"), 1);
         assert_eq!(embedded.location(), "sqlite://./data/alpes.db");
         assert_eq!(embedded.backend().unwrap(), Backend::Sqlite);
+    }
+
+    #[tokio::test]
+    async fn the_embedded_file_is_where_the_data_dir_says_whatever_its_name() {
+        let directory = std::env::temp_dir().join(format!("alpes-{}-50% off?#1", std::process::id()));
+        let settings = DatabaseSettings::embedded(&directory, 2);
+
+        settings.open().await.unwrap().close().await;
+
+        assert!(directory.join("alpes.db").is_file(), "{}", settings.location());
+        std::fs::remove_dir_all(&directory).unwrap();
     }
 
     #[test]

@@ -671,12 +671,14 @@ async fn an_event_the_database_refuses_poisons_the_projector_at_that_event_only(
 
 async fn two_processes_over_one_database_apply_each_event_once(test: TestDb) {
     let db = &test.db;
-    // Two "processes" over one database: on Postgres one leads and the other stands
-    // by; on SQLite both run, and the checkpoint fences their batches. Both are woken
-    // by every append, so on SQLite they keep reading the same events and racing to
-    // apply them.
+    // Two "processes" over one database, each with its own connections (on SQLite its
+    // own handle on the file: its own write turn, SQLite's busy handler between them,
+    // and no in-process wake-up from the other's appends). On Postgres one leads and
+    // the other stands by; on SQLite both run, and the checkpoint fences their batches,
+    // so they keep reading the same events and racing to apply them.
+    let other = Database::connect(&test.url, 8).await.expect("a second handle");
     let first = Process::start(db);
-    let second = Process::start(db);
+    let second = Process::start(&other);
     let partner = Uuid::now_v7().to_string();
     append(
         db,

@@ -42,7 +42,16 @@ async fn appended_events_read_back_in_commit_order_with_what_the_log_assigned() 
         .unwrap();
 
     // Assert
-    let read = reader::read_after(&db.db, LogCursor::START, 10).await.unwrap();
+    // On Postgres an event is readable once no older transaction of the server runs
+    // (other tests' included): wait for it, as a log reader does.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let read = loop {
+        let read = reader::read_after(&db.db, LogCursor::START, 10).await.unwrap();
+        if read.len() == 3 || std::time::Instant::now() > deadline {
+            break read;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
     let positions: Vec<i64> = read.iter().map(|e| e.position()).collect();
     assert_eq!(
         positions,

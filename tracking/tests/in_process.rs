@@ -339,8 +339,8 @@ fn message(key: &str, payload: Vec<u8>) -> OutgoingMessage {
     }
 }
 
-/// On SQLite only: the in-process dead letters of Postgres go to `tracking.dead_letters`,
-/// whose migration is not written yet.
+/// On SQLite only (its trigger and table names); the dead-letter path on either backend
+/// is `an_undecodable_message_is_dead_lettered_on_either_backend`.
 #[tokio::test]
 async fn a_poison_message_is_dead_lettered_and_does_not_block_the_rest_on_sqlite() {
     let db = TestDb::sqlite().await;
