@@ -8,11 +8,13 @@
 //! cargo run --release -p bench -- commands  # throughput vs raw INSERTs and stock cqrs-es, RSS
 //! cargo run --release -p bench -- streams   # command latency vs stream length
 //! cargo run --release -p bench -- queries   # query latency under load vs direct SQL
+//! cargo run --release -p bench -- relay     # relay to the test broker vs a raw pulsar producer
 //! cargo run --release -p bench -- all [--quick]
 //! ```
 //!
 //! Each benchmark runs against its own fresh database on the local Postgres
-//! (`BENCH_DATABASE_SERVER`, default `postgres://postgres@127.0.0.1:5432`), dropped after.
+//! (`BENCH_DATABASE_SERVER`, default `postgres://postgres@127.0.0.1:5432`), dropped after;
+//! `relay` also starts the Pulsar test broker (`pulsar-test-broker`) in process.
 //!
 //! # Layout
 //! - `db`: fresh databases; `seed`: the event history the benchmarks replay.
@@ -22,6 +24,8 @@
 //! - `commands`: throughput over HTTP against raw INSERTs and stock cqrs-es; RSS.
 //! - `streams`: command latency against stream length.
 //! - `queries`: query latency under command load against the same SQL run directly.
+//! - `relay`: the outbox relay against a raw `pulsar` producer sending the same payloads
+//!   to the same test broker; also the relay's reader task alone.
 //! - `server`: `alpes serve` as a child process.
 //! - `stats`: percentiles and the printed table.
 
@@ -30,6 +34,7 @@ mod db;
 mod lag;
 mod queries;
 mod rebuild;
+mod relay;
 mod seed;
 mod server;
 mod stats;
@@ -62,6 +67,8 @@ enum Command {
     Streams,
     /// Query latency under command load vs the same SQL run directly.
     Queries,
+    /// Relay to the test broker vs a raw `pulsar` producer, same payloads.
+    Relay,
     /// Everything.
     All,
 }
@@ -84,6 +91,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if matches!(cli.command, Command::Queries | Command::All) {
         rows.extend(queries::run(cli.quick).await?);
+    }
+    if matches!(cli.command, Command::Relay | Command::All) {
+        rows.extend(relay::run(cli.quick).await?);
     }
     stats::print_table(&rows);
     Ok(())
