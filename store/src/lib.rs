@@ -17,6 +17,7 @@
 //!   idempotent command's earlier outcome.
 //! - [`aggregate_store`]: [`AlpesEventStore`], a `cqrs_es::EventStore` over the log, with
 //!   an in-process cache of aggregates so a command does not replay its whole stream.
+//! - `group_commit` (private): concurrent appends on Postgres written in one statement.
 //! - [`executor`]: [`CommandExecutor`], which runs one command: load, `handle`, commit,
 //!   with `If-Match` checks, bounded retries on concurrent writes and idempotency keys.
 //! - [`reader`]: reading the log in commit-safe order ([`reader::LogCursor`]), and
@@ -29,6 +30,7 @@ pub mod aggregate_store;
 pub mod database;
 pub mod error;
 pub mod executor;
+mod group_commit;
 pub mod locks;
 pub mod log;
 pub mod reader;

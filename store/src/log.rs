@@ -1,8 +1,10 @@
 //! [`EventLog`]: the database side of the event store, on either backend.
 
 use crate::database::{Database, SqliteDb};
+use crate::group_commit::{AppendRequest, GroupCommit};
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row};
+use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
 /// One event about to be appended, already serialised.
@@ -57,11 +59,17 @@ pub enum AppendError {
 #[derive(Clone, Debug)]
 pub struct EventLog {
     db: Database,
+    /// Postgres: the group-commit queue, shared by every clone (started on first use,
+    /// so an `EventLog` can be made outside a runtime).
+    group_commit: Arc<OnceLock<GroupCommit>>,
 }
 
 impl EventLog {
     pub fn new(db: impl Into<Database>) -> Self {
-        Self { db: db.into() }
+        Self {
+            db: db.into(),
+            group_commit: Arc::default(),
+        }
     }
 
     pub fn database(&self) -> &Database {
@@ -83,7 +91,16 @@ impl EventLog {
         }
         match &self.db {
             Database::Postgres(pool) => {
-                append_postgres(pool, aggregate_type, aggregate_id, events, metadata, claim).await
+                let group_commit = self.group_commit.get_or_init(|| GroupCommit::start(pool.clone()));
+                group_commit
+                    .append(AppendRequest {
+                        aggregate_type: aggregate_type.to_owned(),
+                        aggregate_id: aggregate_id.to_owned(),
+                        events: events.to_vec(),
+                        metadata: metadata.to_string(),
+                        claim: claim.cloned(),
+                    })
+                    .await
             }
             Database::Sqlite(db) => {
                 append_sqlite(db, aggregate_type, aggregate_id, events, metadata, claim).await
@@ -164,14 +181,15 @@ impl EventLog {
     }
 }
 
-/// Postgres: one statement (`sql/postgres/append_events.sql`), one round trip, one
-/// implicit transaction for the events and the key.
-async fn append_postgres(
+/// Postgres, one command: one statement (`sql/postgres/append_events.sql`), one round
+/// trip, one implicit transaction for the events and the key. (Concurrent commands are
+/// batched by [`crate::group_commit`], which falls back to this.)
+pub(crate) async fn append_postgres(
     pool: &PgPool,
     aggregate_type: &str,
     aggregate_id: &str,
     events: &[NewEvent],
-    metadata: &serde_json::Value,
+    metadata: &str,
     claim: Option<&IdempotencyClaim>,
 ) -> Result<Vec<Appended>, AppendError> {
     let (first, last) = (events[0].sequence, events[events.len() - 1].sequence);
@@ -187,7 +205,7 @@ async fn append_postgres(
                 .collect::<Vec<_>>(),
         )
         .bind(events.iter().map(|e| e.payload.to_string()).collect::<Vec<_>>())
-        .bind(metadata.to_string())
+        .bind(metadata)
         .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
         .bind(claim.map(|c| c.key.as_str()))
         .bind(claim.map(|c| c.request_hash.as_slice()))
@@ -257,9 +275,21 @@ async fn append_sqlite(
             .await
             .map_err(|error| classify_sqlite_error(error, "command_idempotency."))?;
     }
+    // Readers are woken even if this future is dropped while the commit is under way
+    // (the commit still happens): a spurious wake-up costs one empty read, a missed
+    // one a poll interval.
+    let _wake_readers = WakeOnDrop(db);
     write.commit().await?;
-    db.notify_appended();
     Ok(appended)
+}
+
+/// Wakes the log's readers when dropped.
+struct WakeOnDrop<'a>(&'a SqliteDb);
+
+impl Drop for WakeOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.notify_appended();
+    }
 }
 
 /// One row of `find_idempotent_outcome.sql`, decoded.
