@@ -199,7 +199,9 @@ async fn after_a_crash_projectors_resume_from_their_checkpoint_without_applying_
         .json()
         .await
         .unwrap();
-    let id = created["aggregate_id"].as_str().unwrap();
+    let id = created["aggregate_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the new process created nothing: {created}"));
     let view: Value = client
         .get(format!(
             "{}/campaigns/{id}?min_position={}",
