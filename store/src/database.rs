@@ -204,13 +204,22 @@ impl SqliteDb {
     /// Starts a write transaction: waits for this process's writer turn, then
     /// `BEGIN IMMEDIATE` (takes SQLite's write lock now, so the transaction cannot fail
     /// later because another connection wrote since it read).
+    ///
+    /// The turn and the `BEGIN` are taken by a task of their own: a caller dropped
+    /// meanwhile (a cancelled request) then never leaves a half-begun transaction
+    /// holding SQLite's write lock; the task's unread result is dropped, rolling back.
     pub async fn begin_write(&self) -> Result<SqliteWrite, sqlx::Error> {
-        let turn = self.write_turn.clone().lock_owned().await;
-        let transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(SqliteWrite {
-            transaction,
-            _turn: turn,
+        let (turn, pool) = (self.write_turn.clone(), self.pool.clone());
+        tokio::spawn(async move {
+            let turn = turn.lock_owned().await;
+            let transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
+            Ok(SqliteWrite {
+                transaction,
+                _turn: turn,
+            })
         })
+        .await
+        .unwrap_or(Err(sqlx::Error::WorkerCrashed))
     }
 
     /// Tells this process's log readers that events were committed.

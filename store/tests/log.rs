@@ -143,3 +143,36 @@ async fn an_unknown_database_url_is_refused_with_a_clear_error() {
         .unwrap_err();
     assert!(error.to_string().contains("postgres://"), "{error}");
 }
+
+#[tokio::test]
+async fn writers_cancelled_at_any_point_leave_the_sqlite_file_writable() {
+    // Arrange: many appends, each cancelled at a different moment (as a client that
+    // hangs up cancels its command).
+    let db = TestDb::sqlite().await;
+    let log = EventLog::new(db.db.clone());
+    let mut tasks = Vec::new();
+    for n in 0..200u64 {
+        let log = log.clone();
+        let task = tokio::spawn(async move {
+            let id = format!("s-{n}");
+            let _ = log
+                .append("Thing", &id, &[event(1)], &serde_json::json!({}), None)
+                .await;
+        });
+        tasks.push((task, n));
+    }
+    for (task, n) in tasks {
+        tokio::time::sleep(std::time::Duration::from_micros(n % 7 * 50)).await;
+        task.abort();
+    }
+
+    // Act: the next append, with a deadline well under SQLite's busy timeout.
+    let next = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        log.append("Thing", "after", &[event(1)], &serde_json::json!({}), None),
+    )
+    .await;
+
+    // Assert
+    assert!(matches!(next, Ok(Ok(_))), "{next:?}");
+}

@@ -79,7 +79,12 @@ pub async fn spawn_postgres_app() -> TestApp {
     spawn_app_on(Backend::Postgres, |_| {}).await
 }
 
+/// Starts the application over a new database of `backend`. With `TEST_LOG` set, the
+/// application's logs go to the test output (`RUST_LOG` filters them).
 pub async fn spawn_app_on(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    if std::env::var("TEST_LOG").is_ok() {
+        alpes::telemetry::init(alpes::telemetry::LogFormat::Text);
+    }
     let database = TestDb::of(backend).await;
     let mut settings = test_settings(&database.url);
     adjust(&mut settings);
