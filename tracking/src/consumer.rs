@@ -319,22 +319,33 @@ impl TopicWorker {
     }
 
     fn set_state(&self, state: ConsumerState) {
-        self.progress.send_if_modified(|p| {
-            let changed = p.state != state;
-            p.state = state;
-            changed
-        });
+        set_state(&self.progress, state);
     }
 
     fn report_error(&self, error: &str) {
         tracing::warn!(%error, "tracking consumer failed; backing off");
-        let now = Utc::now();
-        self.progress.send_modify(|p| {
-            p.state = ConsumerState::BackingOff;
-            p.last_error = Some(error.to_owned());
-            p.last_error_at = Some(now);
-        });
+        record_error(&self.progress, error);
     }
+}
+
+/// A consumer's new state (watchers are woken only when it changes). Shared by the
+/// Pulsar consumers and the in-process subscriber.
+pub(crate) fn set_state(progress: &watch::Sender<TopicProgress>, state: ConsumerState) {
+    progress.send_if_modified(|p| {
+        let changed = p.state != state;
+        p.state = state;
+        changed
+    });
+}
+
+/// A consumer failed and backs off: what `GET /tracking/status` shows of it.
+pub(crate) fn record_error(progress: &watch::Sender<TopicProgress>, error: &str) {
+    let now = Utc::now();
+    progress.send_modify(|p| {
+        p.state = ConsumerState::BackingOff;
+        p.last_error = Some(error.to_owned());
+        p.last_error_at = Some(now);
+    });
 }
 
 /// Tells the broker. A lost acknowledgement only means a redelivery, which is a duplicate

@@ -16,12 +16,11 @@
 
 use async_trait::async_trait;
 use bus::{DeliveryError, OutgoingMessage, Subscriber};
-use chrono::Utc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use store::Database;
 use tokio::sync::watch;
 
-use crate::consumer::{handle, ConsumerState, Handled, TopicProgress};
+use crate::consumer::{self, handle, ConsumerState, Handled, TopicProgress};
 use crate::storage;
 
 /// The name the in-process consumer shows in `GET /tracking/status`.
@@ -55,21 +54,12 @@ impl TrackingSubscriber {
     }
 
     fn set_state(&self, state: ConsumerState) {
-        self.progress.send_if_modified(|p| {
-            let changed = p.state != state;
-            p.state = state;
-            changed
-        });
+        consumer::set_state(&self.progress, state);
     }
 
     fn report_error(&self, error: &str) {
         tracing::warn!(%error, "tracking could not apply an in-process message; the relay resends it");
-        let now = Utc::now();
-        self.progress.send_modify(|p| {
-            p.state = ConsumerState::BackingOff;
-            p.last_error = Some(error.to_owned());
-            p.last_error_at = Some(now);
-        });
+        consumer::record_error(&self.progress, error);
     }
 }
 
