@@ -33,6 +33,24 @@ macro_rules! sql {
 }
 pub(crate) use sql;
 
+/// One read whose parameters bind the same on both backends: runs the statement file
+/// `$name` of the running backend, with `$binds` applied to `$query`, and `$fetch`es
+/// its rows into `$decode` (written once, expanded for each backend's row type).
+macro_rules! read {
+    ($database:expr, $name:literal, |$query:ident| $binds:expr, $fetch:ident, $decode:expr) => {
+        match $database {
+            Database::Postgres(pool) => {
+                let $query = sqlx::query(sql!(postgres, $name));
+                ($decode)($binds.$fetch(pool).await?)
+            }
+            Database::Sqlite(db) => {
+                let $query = sqlx::query(sql!(sqlite, $name));
+                ($decode)($binds.$fetch(db.pool()).await?)
+            }
+        }
+    };
+}
+
 /// A moment as the SQLite tables keep it: RFC 3339 UTC with microseconds, as precise as
 /// Postgres's `timestamptz`.
 pub(crate) fn sqlite_moment(moment: DateTime<Utc>) -> String {
@@ -137,22 +155,13 @@ pub(crate) async fn find_click(
     external_id: &str,
     campaign_id: &str,
 ) -> Result<Option<Click>, sqlx::Error> {
-    match database {
-        Database::Postgres(pool) => sqlx::query(sql!(postgres, "find_click"))
-            .bind(external_id)
-            .bind(campaign_id)
-            .fetch_optional(pool)
-            .await?
-            .map(|row| Click::from_row(&row))
-            .transpose(),
-        Database::Sqlite(db) => sqlx::query(sql!(sqlite, "find_click"))
-            .bind(external_id)
-            .bind(campaign_id)
-            .fetch_optional(db.pool())
-            .await?
-            .map(|row| Click::from_row(&row))
-            .transpose(),
-    }
+    read!(
+        database,
+        "find_click",
+        |query| query.bind(external_id).bind(campaign_id),
+        fetch_optional,
+        |row: Option<_>| row.map(|row| Click::from_row(&row)).transpose()
+    )
 }
 
 /// Records a click; `None` when one with the same external id exists already.
@@ -194,22 +203,13 @@ pub(crate) async fn find_conversion(
     external_id: &str,
     campaign_id: &str,
 ) -> Result<Option<Conversion>, sqlx::Error> {
-    match database {
-        Database::Postgres(pool) => sqlx::query(sql!(postgres, "find_conversion"))
-            .bind(external_id)
-            .bind(campaign_id)
-            .fetch_optional(pool)
-            .await?
-            .map(|row| Conversion::from_row(&row))
-            .transpose(),
-        Database::Sqlite(db) => sqlx::query(sql!(sqlite, "find_conversion"))
-            .bind(external_id)
-            .bind(campaign_id)
-            .fetch_optional(db.pool())
-            .await?
-            .map(|row| Conversion::from_row(&row))
-            .transpose(),
-    }
+    read!(
+        database,
+        "find_conversion",
+        |query| query.bind(external_id).bind(campaign_id),
+        fetch_optional,
+        |row: Option<_>| row.map(|row| Conversion::from_row(&row)).transpose()
+    )
 }
 
 /// Records a conversion worth `value` (checked money); `None` when one with the same
@@ -294,22 +294,13 @@ pub(crate) async fn eligibility(
             partner_status: row.opt_text("partner_status")?,
         })
     }
-    match database {
-        Database::Postgres(pool) => from_row(
-            &sqlx::query(sql!(postgres, "eligibility"))
-                .bind(campaign_id)
-                .bind(partner_id)
-                .fetch_one(pool)
-                .await?,
-        ),
-        Database::Sqlite(db) => from_row(
-            &sqlx::query(sql!(sqlite, "eligibility"))
-                .bind(campaign_id)
-                .bind(partner_id)
-                .fetch_one(db.pool())
-                .await?,
-        ),
-    }
+    read!(
+        database,
+        "eligibility",
+        |query| query.bind(campaign_id).bind(partner_id),
+        fetch_one,
+        |row| from_row(&row)
+    )
 }
 
 /// A campaign as the view knows it.
@@ -477,20 +468,13 @@ pub(crate) async fn consumer_stats(
     database: &Database,
     subscription: &str,
 ) -> Result<Option<ConsumerStats>, sqlx::Error> {
-    match database {
-        Database::Postgres(pool) => sqlx::query(sql!(postgres, "consumer_stats"))
-            .bind(subscription)
-            .fetch_optional(pool)
-            .await?
-            .map(|row| ConsumerStats::from_row(&row))
-            .transpose(),
-        Database::Sqlite(db) => sqlx::query(sql!(sqlite, "consumer_stats"))
-            .bind(subscription)
-            .fetch_optional(db.pool())
-            .await?
-            .map(|row| ConsumerStats::from_row(&row))
-            .transpose(),
-    }
+    read!(
+        database,
+        "consumer_stats",
+        |query| query.bind(subscription),
+        fetch_optional,
+        |row: Option<_>| row.map(|row| ConsumerStats::from_row(&row)).transpose()
+    )
 }
 
 /// Records a message of the in-process bus given up on, with why.
