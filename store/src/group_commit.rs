@@ -9,8 +9,11 @@
 //! - All or nothing: a batch statement that fails for any reason (a stream conflict,
 //!   a taken idempotency key, a bad value) is retried one command at a time, so every
 //!   command gets exactly the answer it would have had alone.
+//! - Readers are told after the batch committed ([`AppendNotifier`]), not from inside
+//!   it: a NOTIFY inside the transaction would serialise the commits' WAL flushes.
 
 use crate::log::{AppendError, Appended, IdempotencyClaim, NewEvent};
+use crate::notifier::AppendNotifier;
 use sqlx::{PgPool, Row};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,8 +55,9 @@ impl GroupCommit {
     pub fn start(pool: PgPool) -> Self {
         let (queue, receiver) = mpsc::channel(MAX_BATCH * WRITERS);
         let receiver = Arc::new(Mutex::new(receiver));
+        let notifier = Arc::new(AppendNotifier::start(pool.clone()));
         for _ in 0..WRITERS {
-            tokio::spawn(write_batches(pool.clone(), receiver.clone()));
+            tokio::spawn(write_batches(pool.clone(), receiver.clone(), notifier.clone()));
         }
         Self { queue }
     }
@@ -72,7 +76,11 @@ impl GroupCommit {
 }
 
 /// One writer: takes what is queued (at least one append), writes it, answers.
-async fn write_batches(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<PendingAppend>>>) {
+async fn write_batches(
+    pool: PgPool,
+    queue: Arc<Mutex<mpsc::Receiver<PendingAppend>>>,
+    notifier: Arc<AppendNotifier>,
+) {
     loop {
         let batch = {
             let mut queue = queue.lock().await;
@@ -88,11 +96,14 @@ async fn write_batches(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<PendingAppe
             }
             batch
         };
-        write(&pool, batch).await;
+        if write(&pool, batch).await {
+            notifier.appended();
+        }
     }
 }
 
-async fn write(pool: &PgPool, batch: Vec<PendingAppend>) {
+/// Writes a batch and answers each append; whether anything was appended.
+async fn write(pool: &PgPool, batch: Vec<PendingAppend>) -> bool {
     if batch.len() > 1 {
         match append_batch(pool, &batch).await {
             Ok(mut appended) => {
@@ -110,13 +121,14 @@ async fn write(pool: &PgPool, batch: Vec<PendingAppend>) {
                         });
                     let _ = pending.reply.send(answer);
                 }
-                return;
+                return true;
             }
             Err(error) => {
                 tracing::debug!(%error, commands = batch.len(), "batch append failed; appending one by one");
             }
         }
     }
+    let mut appended = false;
     for PendingAppend { request, reply } in batch {
         let answer = crate::log::append_postgres(
             pool,
@@ -127,8 +139,10 @@ async fn write(pool: &PgPool, batch: Vec<PendingAppend>) {
             request.claim.as_ref(),
         )
         .await;
+        appended |= answer.is_ok();
         let _ = reply.send(answer);
     }
+    appended
 }
 
 /// Every command of the batch in one statement (`sql/postgres/append_batch.sql`);

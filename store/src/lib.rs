@@ -18,6 +18,8 @@
 //! - [`aggregate_store`]: [`AlpesEventStore`], a `cqrs_es::EventStore` over the log, with
 //!   an in-process cache of aggregates so a command does not replay its whole stream.
 //! - `group_commit` (private): concurrent appends on Postgres written in one statement.
+//! - `notifier` (private): on Postgres, the NOTIFY that wakes readers once appends
+//!   committed.
 //! - [`executor`]: [`CommandExecutor`], which runs one command: load, `handle`, commit,
 //!   with `If-Match` checks, bounded retries on concurrent writes and idempotency keys.
 //! - [`reader`]: reading the log in commit-safe order ([`reader::LogCursor`]), and
@@ -33,6 +35,7 @@ pub mod executor;
 mod group_commit;
 pub mod locks;
 pub mod log;
+mod notifier;
 pub mod reader;
 
 pub use aggregate_store::{AlpesAggregateContext, AlpesEventStore};

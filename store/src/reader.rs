@@ -213,7 +213,8 @@ pub async fn covers(db: &Database, cursor: LogCursor, position: i64) -> Result<O
 }
 
 /// Wakes readers when events are appended. On Postgres, through LISTEN on the
-/// channel the `events_appended` trigger notifies: each notification bumps a counter
+/// channel appenders notify after they commit (`notifier.rs`, in every `alpes`
+/// process that appends): each notification bumps a counter
 /// readers watch; when the listening connection breaks it reconnects, and bumps the
 /// counter too (notifications may have been missed meanwhile). On SQLite, the counter
 /// is bumped in-process by every append (another process's appends are seen by
@@ -268,8 +269,12 @@ impl LogWaker {
         Self { appended: rx }
     }
 
-    /// Waits until events were appended since the last call, or `poll` elapsed.
-    pub async fn wait(&mut self, poll: Duration) {
-        let _ = tokio::time::timeout(poll, self.appended.changed()).await;
+    /// Waits until events were appended since the last call, or `poll` elapsed;
+    /// whether it was woken (rather than timed out).
+    pub async fn wait(&mut self, poll: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(poll, self.appended.changed()).await,
+            Ok(Ok(()))
+        )
     }
 }

@@ -176,3 +176,99 @@ async fn writers_cancelled_at_any_point_leave_the_sqlite_file_writable() {
     // Assert
     assert!(matches!(next, Ok(Ok(_))), "{next:?}");
 }
+
+/// Waits until the waker has seen its first wake-up: the LISTEN connection is up (it
+/// bumps once when it starts listening), so later notifications reach it.
+async fn listening(waker: &mut store::reader::LogWaker) {
+    assert!(
+        waker.wait(std::time::Duration::from_secs(10)).await,
+        "the waker never started listening"
+    );
+}
+
+#[tokio::test]
+async fn readers_are_woken_after_appends_commit_and_not_by_rows_written_behind_the_log_on_postgres() {
+    // Arrange
+    let db = TestDb::postgres().await;
+    let log = EventLog::new(db.db.clone());
+    let mut waker = store::reader::LogWaker::spawn(&db.db);
+    listening(&mut waker).await;
+
+    // Act 1: a row inserted by SQL, not through the log (no trigger notifies any more).
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('Thing', 'behind', 1, 'Something', '1.0', '{}', '{}')",
+    )
+    .execute(db.pool())
+    .await
+    .unwrap();
+
+    // Assert 1: no wake-up (a reader finds such rows at its next poll).
+    assert!(!waker.wait(std::time::Duration::from_millis(500)).await);
+
+    // Act 2: an append through the log.
+    log.append("Thing", "a", &[event(1)], &serde_json::json!({}), None)
+        .await
+        .unwrap();
+
+    // Assert 2: woken, and the appended event is committed by then.
+    assert!(waker.wait(std::time::Duration::from_secs(10)).await);
+    let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_id = 'a'")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(committed, 1);
+}
+
+#[tokio::test]
+async fn the_wake_up_leaves_its_connection_with_synchronous_commits_on_postgres() {
+    // Arrange: one connection, shared by the append and by the notification after it
+    // (which commits with synchronous_commit off, for its own transaction only).
+    let db = TestDb::postgres().await;
+    let pool = store::connect_lazy(db.url.parse().unwrap(), 1);
+    let log = EventLog::new(pool.clone());
+    let mut waker = store::reader::LogWaker::spawn(&db.db);
+    listening(&mut waker).await;
+
+    // Act
+    log.append("Thing", "a", &[event(1)], &serde_json::json!({}), None)
+        .await
+        .unwrap();
+    assert!(waker.wait(std::time::Duration::from_secs(10)).await);
+    let setting: String = sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    // Assert: the next append on this connection commits durably.
+    assert_eq!(setting, "on");
+}
+
+#[tokio::test]
+async fn a_pooled_connection_that_died_while_idle_is_replaced_before_use_on_postgres() {
+    // Arrange: a pool of one connection, used once, then killed by the server.
+    let db = TestDb::postgres().await;
+    let pool = store::connect_lazy(db.url.parse().unwrap(), 1);
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let terminated: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert!(terminated);
+
+    // Act: after the pool's "recently used" window, the connection is pinged before use.
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let answer: Result<i32, _> = sqlx::query_scalar("SELECT 1").fetch_one(&pool).await;
+
+    // Assert: the dead connection was replaced, the statement did not fail.
+    assert_eq!(answer.unwrap(), 1);
+    let new_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_ne!(new_pid, pid);
+}
