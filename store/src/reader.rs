@@ -153,13 +153,13 @@ pub async fn head_position(db: &Database) -> Result<i64, sqlx::Error> {
 pub async fn count_after(db: &Database, cursor: LogCursor) -> Result<i64, sqlx::Error> {
     match db {
         Database::Postgres(pool) => {
-            sqlx::query_scalar(
-                "SELECT count(*) FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2)",
-            )
-            .bind(cursor.transaction_id.to_string())
-            .bind(cursor.position)
-            .fetch_one(pool)
-            .await
+            sqlx::query_scalar(include_str!("../sql/postgres/count_after.sql"))
+                .bind(cursor.transaction_id.to_string())
+                .bind(cursor.position)
+                // Planned for these values on every call: see `any_after`.
+                .persistent(false)
+                .fetch_one(pool)
+                .await
         }
         Database::Sqlite(db) => {
             sqlx::query_scalar("SELECT count(*) FROM events WHERE position > $1")
@@ -173,13 +173,18 @@ pub async fn count_after(db: &Database, cursor: LogCursor) -> Result<i64, sqlx::
 /// Whether committed events lie after `cursor` (cheaper than counting them).
 pub async fn any_after(db: &Database, cursor: LogCursor) -> Result<bool, sqlx::Error> {
     match db {
-        Database::Postgres(pool) => sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2))",
-        )
-        .bind(cursor.transaction_id.to_string())
-        .bind(cursor.position)
-        .fetch_one(pool)
-        .await,
+        Database::Postgres(pool) => {
+            sqlx::query_scalar(include_str!("../sql/postgres/any_after.sql"))
+                .bind(cursor.transaction_id.to_string())
+                .bind(cursor.position)
+                // Not prepared: an unnamed statement is planned on every call for its
+                // actual values. A prepared one keeps, after five calls, a generic
+                // plan made for the size the log had then: a sequential scan chosen
+                // while the log was small stays one at millions of events.
+                .persistent(false)
+                .fetch_one(pool)
+                .await
+        }
         Database::Sqlite(db) => {
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE position > $1)")
                 .bind(cursor.position)
