@@ -141,7 +141,9 @@ pub(crate) enum WriteTransaction {
 impl WriteTransaction {
     pub(crate) async fn begin(db: &Database) -> Result<WriteTransaction, sqlx::Error> {
         Ok(match db {
-            Database::Postgres(pool) => WriteTransaction::Postgres(pool.begin().await?),
+            Database::Postgres(pool) => {
+                WriteTransaction::Postgres(pool.begin_with(include_str!("../sql/postgres/begin.sql")).await?)
+            }
             Database::Sqlite(sqlite) => WriteTransaction::Sqlite(sqlite.begin_write().await?),
         })
     }
@@ -157,6 +159,59 @@ impl WriteTransaction {
         match self {
             WriteTransaction::Postgres(tx) => tx.commit().await,
             WriteTransaction::Sqlite(tx) => tx.commit().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use test_support::TestDb;
+
+    async fn setting(connection: &mut sqlx::PgConnection, name: &str) -> String {
+        sqlx::query_scalar(&format!("SHOW {name}"))
+            .fetch_one(connection)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_projector_transaction_commits_without_waiting_for_the_disk_and_leaves_its_connection_as_it_was_on_postgres(
+    ) {
+        // Arrange: one connection, so the transaction and what follows share it.
+        let test = TestDb::postgres().await;
+        let pool = store::connect_lazy(test.url.parse().unwrap(), 1);
+        let db = Database::from(pool.clone());
+
+        for commit in [true, false] {
+            // Act
+            let mut transaction = WriteTransaction::begin(&db).await.unwrap();
+            let WriteTransaction::Postgres(tx) = &mut transaction else {
+                unreachable!("a Postgres database begins Postgres transactions")
+            };
+            let inside = (
+                setting(tx, "synchronous_commit").await,
+                setting(tx, "plan_cache_mode").await,
+            );
+            if commit {
+                transaction.commit().await.unwrap();
+            } else {
+                drop(transaction);
+            }
+            let mut after = pool.acquire().await.unwrap();
+            let outside = (
+                setting(&mut after, "synchronous_commit").await,
+                setting(&mut after, "plan_cache_mode").await,
+            );
+
+            // Assert: both settings hold for the batch only; the commands' appends on
+            // the same pooled connection still commit durably.
+            assert_eq!(inside, ("off".to_owned(), "force_custom_plan".to_owned()));
+            assert_eq!(
+                outside,
+                ("on".to_owned(), "auto".to_owned()),
+                "after commit={commit}"
+            );
         }
     }
 }

