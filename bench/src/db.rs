@@ -1,4 +1,5 @@
-//! A fresh database per benchmark, dropped afterwards.
+//! A fresh database per benchmark, dropped afterwards: with our schema, or with the
+//! stock postgres-es one for the stock baselines.
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -15,7 +16,23 @@ pub struct BenchDb {
 }
 
 impl BenchDb {
+    /// With our schema (`migrations/postgres`).
     pub async fn create() -> anyhow::Result<Self> {
+        let db = Self::empty().await?;
+        store::migrate(&db.pool).await?;
+        Ok(db)
+    }
+
+    /// With only the `events` table of stock postgres-es (`sql/postgres_es_events.sql`).
+    pub async fn create_stock() -> anyhow::Result<Self> {
+        let db = Self::empty().await?;
+        sqlx::raw_sql(include_str!("../sql/postgres_es_events.sql"))
+            .execute(&db.pool)
+            .await?;
+        Ok(db)
+    }
+
+    async fn empty() -> anyhow::Result<Self> {
         let name = format!("alpes_bench_{}", Uuid::new_v4().simple());
         let admin = PgPool::connect(&format!("{}/postgres", server())).await?;
         sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
@@ -26,7 +43,6 @@ impl BenchDb {
             .max_connections(16)
             .connect(&url)
             .await?;
-        store::migrate(&pool).await?;
         Ok(Self { url, pool, name })
     }
 

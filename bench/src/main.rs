@@ -62,7 +62,14 @@ enum Command {
     /// Commit-to-visible latency of the views while commands run at a steady rate.
     Lag,
     /// Command throughput over HTTP vs raw inserts and stock cqrs-es; peak RSS.
-    Commands,
+    Commands {
+        /// Concurrency levels to measure (for profiling one level: `--clients 8`).
+        #[arg(long, num_args = 1.., default_values_t = [1, 8, 32])]
+        clients: Vec<usize>,
+        /// Seconds per measurement (default 5, 1 with --quick).
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
     /// Command latency against the length of the aggregate's stream.
     Streams,
     /// Query latency under command load vs the same SQL run directly.
@@ -83,8 +90,12 @@ async fn main() -> anyhow::Result<()> {
     if matches!(cli.command, Command::Lag | Command::All) {
         rows.extend(lag::run(cli.quick).await?);
     }
-    if matches!(cli.command, Command::Commands | Command::All) {
-        rows.extend(commands::run(cli.quick).await?);
+    match &cli.command {
+        Command::Commands { clients, seconds } => {
+            rows.extend(commands::run(cli.quick, clients, *seconds).await?)
+        }
+        Command::All => rows.extend(commands::run(cli.quick, &[1, 8, 32], None).await?),
+        _ => {}
     }
     if matches!(cli.command, Command::Streams | Command::All) {
         rows.extend(streams::run(cli.quick).await?);

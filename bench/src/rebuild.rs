@@ -4,7 +4,7 @@
 
 use crate::db::BenchDb;
 use crate::seed;
-use crate::stats::Row;
+use crate::stats::{median, Row};
 use aggregates::campaign::{Campaign, CampaignEvent, CampaignStatus, Participant};
 use aggregates::money::Money;
 use cqrs_es::persist::{GenericQuery, QueryReplay};
@@ -114,11 +114,6 @@ async fn stock(db: &BenchDb, events: u64) -> anyhow::Result<f64> {
         "stock replay built {rows} views"
     );
     Ok(events as f64 / elapsed.as_secs_f64())
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(|a, b| a.total_cmp(b));
-    samples[samples.len() / 2]
 }
 
 pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
