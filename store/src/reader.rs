@@ -217,9 +217,9 @@ pub async fn covers(db: &Database, cursor: LogCursor, position: i64) -> Result<O
     }
 }
 
-/// Wakes readers when events are appended. On Postgres, through LISTEN on the
-/// channel appenders notify after they commit (`notifier.rs`, in every `alpes`
-/// process that appends): each notification bumps a counter
+/// Wakes readers when events are appended. On Postgres, in-process for this
+/// process's appends, and through LISTEN on the channel appenders notify after they
+/// commit (`notifier.rs`, in every `alpes` process that appends): each bumps a counter
 /// readers watch; when the listening connection breaks it reconnects, and bumps the
 /// counter too (notifications may have been missed meanwhile). On SQLite, the counter
 /// is bumped in-process by every append (another process's appends are seen by
@@ -245,6 +245,17 @@ impl LogWaker {
 
     fn listen(pool: PgPool) -> Self {
         let (tx, rx) = watch::channel(0u64);
+        // This process's own appends, without the round trip through the server.
+        let mut local = crate::notifier::local_appends(&pool);
+        let forward = tx.clone();
+        tokio::spawn(async move {
+            while local.changed().await.is_ok() {
+                forward.send_modify(|n| *n += 1);
+                if forward.is_closed() {
+                    return;
+                }
+            }
+        });
         tokio::spawn(async move {
             loop {
                 match PgListener::connect_with(&pool).await {

@@ -272,3 +272,30 @@ async fn a_pooled_connection_that_died_while_idle_is_replaced_before_use_on_post
         .unwrap();
     assert_ne!(new_pid, pid);
 }
+
+/// Whether a notification arrives within ten seconds.
+async fn notified(listener: &mut sqlx::postgres::PgListener) -> bool {
+    let wait = std::time::Duration::from_secs(10);
+    matches!(tokio::time::timeout(wait, listener.recv()).await, Ok(Ok(_)))
+}
+
+#[tokio::test]
+async fn other_processes_are_notified_of_every_round_of_appends_on_postgres() {
+    // Arrange: a listener of its own, as another process's reader has (this process's
+    // readers are woken in-process).
+    let db = TestDb::postgres().await;
+    let log = EventLog::new(db.db.clone());
+    let mut listener = sqlx::postgres::PgListener::connect(&db.url).await.unwrap();
+    listener.listen(reader::APPENDED_CHANNEL).await.unwrap();
+
+    // Act / Assert: the first append is notified; so is one made right after, while
+    // notifications are spaced out (it is not lost in the pause).
+    log.append("Thing", "a", &[event(1)], &serde_json::json!({}), None)
+        .await
+        .unwrap();
+    assert!(notified(&mut listener).await);
+    log.append("Thing", "b", &[event(1)], &serde_json::json!({}), None)
+        .await
+        .unwrap();
+    assert!(notified(&mut listener).await);
+}
