@@ -341,6 +341,9 @@ impl Projector {
                     checkpoint.cursor = cursor;
                     poison_attempts = 0;
                     isolating = false;
+                    // Readers waiting for their writes learn of the batch now, not
+                    // after the linger.
+                    self.applied.send_replace(checkpoint.cursor);
                     // Under sustained load, let the next batch gather more events.
                     if sustained && (events.len() as i64) < limit {
                         tokio::time::sleep(self.settings.batch_linger).await;
