@@ -191,7 +191,7 @@ mod tests {
             };
             let inside = (
                 setting(tx, "synchronous_commit").await,
-                setting(tx, "plan_cache_mode").await,
+                setting(tx, "enable_seqscan").await,
             );
             if commit {
                 transaction.commit().await.unwrap();
@@ -201,15 +201,15 @@ mod tests {
             let mut after = pool.acquire().await.unwrap();
             let outside = (
                 setting(&mut after, "synchronous_commit").await,
-                setting(&mut after, "plan_cache_mode").await,
+                setting(&mut after, "enable_seqscan").await,
             );
 
             // Assert: both settings hold for the batch only; the commands' appends on
             // the same pooled connection still commit durably.
-            assert_eq!(inside, ("off".to_owned(), "force_custom_plan".to_owned()));
+            assert_eq!(inside, ("off".to_owned(), "off".to_owned()));
             assert_eq!(
                 outside,
-                ("on".to_owned(), "auto".to_owned()),
+                ("on".to_owned(), "on".to_owned()),
                 "after commit={commit}"
             );
         }
