@@ -66,7 +66,7 @@ enum Command {
         /// Concurrency levels to measure (for profiling one level: `--clients 8`).
         #[arg(long, num_args = 1.., default_values_t = [1, 8, 32])]
         clients: Vec<usize>,
-        /// Seconds per measurement (default 5, 1 with --quick).
+        /// Seconds per measurement (default 4, 1 with --quick).
         #[arg(long)]
         seconds: Option<u64>,
     },

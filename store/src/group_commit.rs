@@ -96,14 +96,16 @@ async fn write_batches(
             }
             batch
         };
-        if write(&pool, batch).await {
-            notifier.appended();
-        }
+        write(&pool, batch).await;
+        // Even when every append of the batch failed: an append whose answer was lost
+        // (the connection broke after the commit) may have committed, and a wake-up
+        // that finds nothing costs one read.
+        notifier.appended();
     }
 }
 
-/// Writes a batch and answers each append; whether anything was appended.
-async fn write(pool: &PgPool, batch: Vec<PendingAppend>) -> bool {
+/// Writes a batch and answers each append.
+async fn write(pool: &PgPool, batch: Vec<PendingAppend>) {
     if batch.len() > 1 {
         match append_batch(pool, &batch).await {
             Ok(mut appended) => {
@@ -121,14 +123,13 @@ async fn write(pool: &PgPool, batch: Vec<PendingAppend>) -> bool {
                         });
                     let _ = pending.reply.send(answer);
                 }
-                return true;
+                return;
             }
             Err(error) => {
                 tracing::debug!(%error, commands = batch.len(), "batch append failed; appending one by one");
             }
         }
     }
-    let mut appended = false;
     for PendingAppend { request, reply } in batch {
         let answer = crate::log::append_postgres(
             pool,
@@ -139,10 +140,8 @@ async fn write(pool: &PgPool, batch: Vec<PendingAppend>) -> bool {
             request.claim.as_ref(),
         )
         .await;
-        appended |= answer.is_ok();
         let _ = reply.send(answer);
     }
-    appended
 }
 
 /// Every command of the batch in one statement (`sql/postgres/append_batch.sql`);
