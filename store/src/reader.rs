@@ -151,30 +151,46 @@ pub async fn head_position(db: &Database) -> Result<i64, sqlx::Error> {
 
 /// How many committed events lie after `cursor`.
 pub async fn count_after(db: &Database, cursor: LogCursor) -> Result<i64, sqlx::Error> {
-    match db {
-        Database::Postgres(pool) => {
-            sqlx::query_scalar(include_str!("../sql/postgres/count_after.sql"))
-                .bind(cursor.transaction_id.to_string())
-                .bind(cursor.position)
-                // Planned for these values on every call: see `any_after`.
-                .persistent(false)
-                .fetch_one(pool)
-                .await
-        }
-        Database::Sqlite(db) => {
-            sqlx::query_scalar("SELECT count(*) FROM events WHERE position > $1")
-                .bind(cursor.position)
-                .fetch_one(db.pool())
-                .await
-        }
-    }
+    scalar_after(
+        db,
+        cursor,
+        include_str!("../sql/postgres/count_after.sql"),
+        "SELECT count(*) FROM events WHERE position > $1",
+    )
+    .await
 }
 
 /// Whether committed events lie after `cursor` (cheaper than counting them).
 pub async fn any_after(db: &Database, cursor: LogCursor) -> Result<bool, sqlx::Error> {
+    scalar_after(
+        db,
+        cursor,
+        include_str!("../sql/postgres/any_after.sql"),
+        "SELECT EXISTS (SELECT 1 FROM events WHERE position > $1)",
+    )
+    .await
+}
+
+/// One value about the events after `cursor`: on Postgres `postgres` gets the whole
+/// cursor ($1 transaction_id as text, $2 position), on SQLite `sqlite` its position
+/// ($1; position order is commit order there).
+async fn scalar_after<T>(
+    db: &Database,
+    cursor: LogCursor,
+    postgres: &str,
+    sqlite: &str,
+) -> Result<T, sqlx::Error>
+where
+    T: Send
+        + Unpin
+        + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+        + sqlx::Type<sqlx::Postgres>
+        + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+        + sqlx::Type<sqlx::Sqlite>,
+{
     match db {
         Database::Postgres(pool) => {
-            sqlx::query_scalar(include_str!("../sql/postgres/any_after.sql"))
+            sqlx::query_scalar(postgres)
                 .bind(cursor.transaction_id.to_string())
                 .bind(cursor.position)
                 // Not prepared: an unnamed statement is planned on every call for its
@@ -186,7 +202,7 @@ pub async fn any_after(db: &Database, cursor: LogCursor) -> Result<bool, sqlx::E
                 .await
         }
         Database::Sqlite(db) => {
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE position > $1)")
+            sqlx::query_scalar(sqlite)
                 .bind(cursor.position)
                 .fetch_one(db.pool())
                 .await

@@ -222,8 +222,7 @@ async fn the_wake_up_leaves_its_connection_with_synchronous_commits_on_postgres(
     let db = TestDb::postgres().await;
     let pool = store::connect_lazy(db.url.parse().unwrap(), 1);
     let log = EventLog::new(pool.clone());
-    let mut listener = sqlx::postgres::PgListener::connect(&db.url).await.unwrap();
-    listener.listen(reader::APPENDED_CHANNEL).await.unwrap();
+    let mut listener = appends_listener(&db).await;
 
     // Act: the NOTIFY has been sent (and has used the connection) once it is received.
     log.append("Thing", "a", &[event(1)], &serde_json::json!({}), None)
@@ -268,6 +267,14 @@ async fn a_pooled_connection_that_died_while_idle_is_replaced_before_use_on_post
     assert_ne!(new_pid, pid);
 }
 
+/// A listener of its own on the channel appends are notified on, as another
+/// process's reader has.
+async fn appends_listener(db: &TestDb) -> sqlx::postgres::PgListener {
+    let mut listener = sqlx::postgres::PgListener::connect(&db.url).await.unwrap();
+    listener.listen(reader::APPENDED_CHANNEL).await.unwrap();
+    listener
+}
+
 /// Whether a notification arrives within ten seconds.
 async fn notified(listener: &mut sqlx::postgres::PgListener) -> bool {
     let wait = std::time::Duration::from_secs(10);
@@ -280,8 +287,7 @@ async fn other_processes_are_notified_of_every_round_of_appends_on_postgres() {
     // readers are woken in-process).
     let db = TestDb::postgres().await;
     let log = EventLog::new(db.db.clone());
-    let mut listener = sqlx::postgres::PgListener::connect(&db.url).await.unwrap();
-    listener.listen(reader::APPENDED_CHANNEL).await.unwrap();
+    let mut listener = appends_listener(&db).await;
 
     // Act / Assert: the first append is notified; so is one made right after, while
     // notifications are spaced out (it is not lost in the pause).
