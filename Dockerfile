@@ -4,10 +4,10 @@
 
 # --- build ------------------------------------------------------------------------------
 FROM rust:1-bookworm AS build
-# protoc: the `pulsar` crate generates its protocol types at build time;
-# libssl-dev, pkg-config: its TLS (native-tls).
+# libssl-dev, pkg-config: the `pulsar` crate's TLS (native-tls). Its protoc comes from
+# the protoc-bin-vendored crate (scripts/protoc), so none is installed here.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends protobuf-compiler libssl-dev pkg-config \
+ && apt-get install -y --no-install-recommends libssl-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
