@@ -2,15 +2,18 @@
 //! `alpes migrate` and `alpes projections …`.
 //! Every flag can also be set by the environment variable named in `--help`.
 
-use crate::settings::{parse_duration, BusSettings, DatabaseSettings, Settings};
+use crate::server::{HttpSettings, DEFAULT_POSTGRES_RATE_LIMIT};
+use crate::settings::{parse_duration, parse_timeout, BusSettings, DatabaseSettings, Settings};
 use crate::startup::Application;
 use crate::telemetry::LogFormat;
 use clap::{Args, Parser, Subcommand};
 use projections::ProjectorSettings;
 use secrecy::SecretString;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
+use store::Backend;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -96,6 +99,91 @@ pub struct ServeArgs {
     pub topics: TopicArgs,
     #[command(flatten)]
     pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+/// The HTTP server's limits and protections (`alpes serve` and `alpes tracking`).
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Time for a request's head to arrive, from its first byte; then the connection
+    /// is closed.
+    #[arg(long, env = "ALPES_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    pub header_timeout: Duration,
+    /// Time for a request's body to arrive; then a 408 problem.
+    #[arg(long, env = "ALPES_BODY_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
+    pub body_timeout: Duration,
+    /// How long a connection with no request in progress stays open.
+    #[arg(long, env = "ALPES_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_timeout)]
+    pub idle_timeout: Duration,
+    /// Time for a whole request, once its head has arrived; then a 503 problem.
+    #[arg(long, env = "ALPES_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
+    pub request_timeout: Duration,
+    /// Connections open at once; more wait to be accepted.
+    #[arg(long, env = "ALPES_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Requests in progress at once; more are refused with a 503 problem.
+    #[arg(long, env = "ALPES_MAX_REQUESTS", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_requests: u64,
+    /// Requests per second per client IP address (as many in a burst), or `off`.
+    /// Default: off on the embedded database, 1000 on Postgres.
+    #[arg(long, env = "ALPES_RATE_LIMIT", value_parser = parse_rate_limit)]
+    pub rate_limit: Option<RateLimit>,
+    /// Origins allowed to call the API from a browser (CORS), comma-separated, or
+    /// `*`. Default: none (no CORS headers).
+    #[arg(long, env = "ALPES_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_origins: Vec<String>,
+}
+
+/// `--rate-limit`: `off`, or requests per second.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit(Option<NonZeroU32>);
+
+fn parse_rate_limit(text: &str) -> Result<RateLimit, String> {
+    match text.trim() {
+        "off" | "0" => Ok(RateLimit(None)),
+        number => number
+            .parse::<NonZeroU32>()
+            .map(|rate| RateLimit(Some(rate)))
+            .map_err(|_| format!("'{text}' is not a rate limit: a number of requests per second, or off")),
+    }
+}
+
+fn parse_origin(text: &str) -> Result<String, String> {
+    let origin = text.trim();
+    let valid = origin == "*"
+        || ((origin.starts_with("http://") || origin.starts_with("https://"))
+            && origin.bytes().all(|byte| byte.is_ascii_graphic()));
+    if valid {
+        Ok(origin.to_owned())
+    } else {
+        Err(format!(
+            "'{text}' is not an origin like https://app.example.com, or *"
+        ))
+    }
+}
+
+impl HttpArgs {
+    /// The settings, with the rate limit's default for `backend`.
+    pub fn settings(self, backend: Backend) -> HttpSettings {
+        let rate_limit = match (self.rate_limit, backend) {
+            (Some(RateLimit(rate)), _) => rate,
+            // A production deployment: generous, against a runaway client.
+            (None, Backend::Postgres) => NonZeroU32::new(DEFAULT_POSTGRES_RATE_LIMIT),
+            // One machine, usually one user: nothing to share fairly.
+            (None, Backend::Sqlite) => None,
+        };
+        HttpSettings {
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            idle_timeout: self.idle_timeout,
+            request_timeout: self.request_timeout,
+            max_connections: self.max_connections,
+            max_requests: usize::try_from(self.max_requests).unwrap_or(usize::MAX),
+            rate_limit,
+            cors_origins: self.cors_origins,
+        }
+    }
 }
 
 /// The topics the integration events go to.
@@ -138,6 +226,8 @@ pub struct TrackingArgs {
     pub dead_letter_topic: String,
     #[command(flatten)]
     pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
 }
 
 impl TopicArgs {
@@ -170,7 +260,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .unwrap_or_else(|| Command::Serve(ServeArgs::parse_from_env()));
     match command {
         Command::Serve(args) => {
+            let database = args.database.settings();
             let settings = Settings {
+                http: args.http.settings(database.backend()?),
                 bind: args.bind,
                 aggregate_cache_capacity: args.aggregate_cache,
                 consistency_timeout: args.consistency_timeout,
@@ -180,7 +272,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     (false, Some(url)) => BusSettings::Pulsar(args.topics.pulsar(url)),
                     (false, None) => BusSettings::InProcess,
                 },
-                database: args.database.settings(),
+                database,
             };
             Application::build(settings).await?.run_until_stopped().await
         }
@@ -195,7 +287,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 dead_letter_topic: args.dead_letter_topic,
                 ..tracking::TrackingConfig::new(args.pulsar_url)
             };
-            crate::services::tracking(args.database.settings(), args.bind, config).await
+            let database = args.database.settings();
+            let http = args.http.settings(database.backend()?);
+            crate::services::tracking(database, args.bind, config, http).await
         }
         Command::Projections { command } => crate::operations::projections(command).await,
         Command::Migrate(args) => {

@@ -15,12 +15,14 @@
 //! - `projections/`: projectors that build the read models from the log; rebuilds.
 //! - here: [`cli`] (the command line), [`operations`] (`alpes projections …`),
 //!   [`services`] (`alpes relay`, `alpes tracking`),
+//!   [`server`] (serving a router with timeouts, caps, rate limits, protective headers),
 //!   [`settings`] (typed configuration),
 //!   [`startup`] ([`startup::Application`]: build, then run until stopped),
 //!   [`telemetry`] (logs).
 
 pub mod cli;
 pub mod operations;
+pub mod server;
 pub mod services;
 pub mod settings;
 pub mod startup;

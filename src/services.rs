@@ -1,6 +1,7 @@
 //! `alpes relay` and `alpes tracking`: the services that run on their own, next to
 //! (or instead of) `alpes serve`.
 
+use crate::server::HttpSettings;
 use crate::settings::DatabaseSettings;
 use crate::startup::shutdown_signal;
 use anyhow::Context;
@@ -27,6 +28,7 @@ pub async fn tracking(
     database_settings: DatabaseSettings,
     bind: SocketAddr,
     config: tracking::TrackingConfig,
+    http: HttpSettings,
 ) -> anyhow::Result<()> {
     let db = database_settings.open().await?;
     tracing::info!(storage = %db.backend(), broker = %config.pulsar_url, "tracking service consuming from Pulsar");
@@ -35,9 +37,18 @@ pub async fn tracking(
         .await
         .with_context(|| format!("binding {bind}"))?;
     tracing::info!(address = %listener.local_addr()?, "tracking service listening");
-    axum::serve(listener, service.router())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    serve_tracking(listener, &service, &http, shutdown_signal()).await?;
     service.shutdown().await;
     Ok(())
+}
+
+/// The tracking service's HTTP API on `listener`, with the same limits and
+/// protections as `alpes serve`'s, until `shutdown`.
+pub async fn serve_tracking(
+    listener: tokio::net::TcpListener,
+    service: &tracking::TrackingService,
+    http: &HttpSettings,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    crate::server::serve(listener, service.router(), http, shutdown).await
 }

@@ -1,5 +1,6 @@
 //! Typed configuration, read from flags and environment variables by [`crate::cli`].
 
+use crate::server::HttpSettings;
 use bus::PulsarSettings;
 use projections::ProjectorSettings;
 use secrecy::{ExposeSecret, SecretString};
@@ -24,6 +25,8 @@ pub struct Settings {
     /// Where the outbox relay publishes: Pulsar, or the in-process bus that feeds the
     /// tracking service of this process.
     pub bus: BusSettings,
+    /// The HTTP server's limits and protections (timeouts, caps, rate limit, CORS).
+    pub http: HttpSettings,
 }
 
 /// The message bus of `alpes serve`.
@@ -55,9 +58,24 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("'{text}' is not a duration like 5s, 500ms or 5"))
 }
 
+/// A duration for a timeout: like [`parse_duration`], but never zero (which would
+/// refuse every request).
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err(format!("'{text}' is not a timeout: it must be more than 0")),
+        duration => Ok(duration),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_are_durations_above_zero() {
+        assert_eq!(parse_timeout("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_timeout("0s").is_err());
+    }
 
     #[test]
     fn durations_read_like_people_write_them() {

@@ -1,6 +1,7 @@
 //! [`Application`]: builds the whole service from [`Settings`], then serves until a
 //! shutdown signal. Tests build it on port 0 and talk to it over HTTP.
 
+use crate::server::HttpSettings;
 use crate::settings::{BusSettings, DatabaseSettings, Settings};
 use aggregates::campaign::Campaign;
 use aggregates::partner::Partner;
@@ -28,6 +29,8 @@ pub struct Application {
     relay: Option<RelayTask>,
     /// The tracking service fed by the in-process bus (no `PULSAR_URL`).
     tracking: Option<TrackingService>,
+    /// The server's limits and protections.
+    http: HttpSettings,
 }
 
 impl Application {
@@ -108,6 +111,7 @@ impl Application {
             background,
             relay,
             tracking,
+            http: settings.http,
         })
     }
 
@@ -128,9 +132,7 @@ impl Application {
         let _crash = self.relay.as_ref().map(|relay| AbortOnDrop(relay.abort_handle()));
         let relay = self.relay;
         let tracking = self.tracking;
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        crate::server::serve(self.listener, self.router, &self.http, shutdown_signal()).await?;
         if let Some(relay) = relay {
             // Lets the sends in flight get their receipts, so a restart resends less.
             relay.shutdown().await;

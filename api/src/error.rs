@@ -9,6 +9,7 @@ use aggregates::error::{DomainError, ErrorCategory};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use std::time::Duration;
 use store::{CommandError, StoreError};
 use utoipa::ToSchema;
 
@@ -86,6 +87,24 @@ pub enum ApiError {
     /// A dependency (the database) is unreachable.
     Unavailable {
         detail: String,
+    },
+    /// The client did not send the whole request body within the limit (a slow or
+    /// stalled client): 408, and the connection is closed.
+    RequestTimeout {
+        limit: Duration,
+    },
+    /// The client sent more requests than its rate limit allows: 429, with the
+    /// seconds to wait in `Retry-After`.
+    TooManyRequests {
+        retry_after_secs: u64,
+    },
+    /// Too many requests are in progress on this server: 503 at once (shedding load
+    /// rather than queueing it without bound), with `Retry-After`.
+    Overloaded,
+    /// The request did not complete within the server's limit: 503, with
+    /// `Retry-After`. A command may still have been committed.
+    HandlerTimeout {
+        limit: Duration,
     },
     /// Anything else: logged, answered opaquely.
     Internal(String),
@@ -208,6 +227,41 @@ impl ApiError {
                 detail.clone(),
                 None,
             ),
+            RequestTimeout { limit } => (
+                StatusCode::REQUEST_TIMEOUT,
+                "Request timeout",
+                "request.body_timeout".into(),
+                format!(
+                    "the request body was not received within {} ms",
+                    limit.as_millis()
+                ),
+                None,
+            ),
+            TooManyRequests { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                "request.rate_limited".into(),
+                format!("this client sent too many requests; retry in {retry_after_secs} s"),
+                None,
+            ),
+            Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Overloaded",
+                "service.overloaded".into(),
+                "too many requests are in progress; retry shortly".into(),
+                None,
+            ),
+            HandlerTimeout { limit } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Timed out",
+                "service.timeout".into(),
+                format!(
+                    "the request did not complete within {} ms; a command may still have been \
+                     applied: retry it with the same Idempotency-Key",
+                    limit.as_millis()
+                ),
+                None,
+            ),
             Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Internal error",
@@ -249,8 +303,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            // Views catch up in milliseconds and databases come back: try again soon.
+        if let ApiError::TooManyRequests { retry_after_secs } = &self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Views catch up in milliseconds, databases come back, load passes: try
+            // again soon.
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response

@@ -39,6 +39,8 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
         projectors: ProjectorSettings::default(),
         // The write path and views only, as the baselines (no relay).
         bus: BusSettings::Off,
+        // The production limits, without a rate limit: the load comes from one address.
+        http: alpes::server::HttpSettings::default(),
     };
     let app = Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());

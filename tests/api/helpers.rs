@@ -1,5 +1,6 @@
 //! `spawn_app()` and request helpers shared by the API tests.
 
+use alpes::server::HttpSettings;
 use alpes::settings::{BusSettings, DatabaseSettings, Settings};
 use alpes::startup::Application;
 use projections::ProjectorSettings;
@@ -58,6 +59,8 @@ pub fn test_settings(database_url: &str) -> Settings {
             ..ProjectorSettings::default()
         },
         bus: BusSettings::InProcess,
+        // The production limits; no rate limit (tests send bursts from one address).
+        http: HttpSettings::default(),
     }
 }
 

@@ -9,6 +9,7 @@ mod fuzz;
 mod health;
 mod helpers;
 mod idempotency;
+mod limits;
 mod partners;
 mod projections;
 mod queries;

@@ -7,6 +7,7 @@ use crate::helpers::*;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::time::Duration;
+use store::Database;
 use uuid::Uuid;
 
 /// Everything the read models show, in a stable order, to compare two builds of
@@ -524,4 +525,73 @@ async fn events_stored_in_an_old_version_are_upcast_for_commands_and_views() {
         .map(|e| e["event_version"].as_str().unwrap())
         .collect();
     assert_eq!(versions, ["1.0", "1.0", "1.0", "2.0"]);
+}
+
+/// Appends `count` campaign creations straight to the log in one statement (a long
+/// log to rebuild, made fast).
+async fn append_many_campaigns(app: &TestApp, count: i64) {
+    let payload = created_payload("bulk").to_string();
+    match &app.db {
+        Database::Postgres(pool) => {
+            sqlx::query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+                 SELECT 'Campaign', 'bulk-' || n, 1, 'CampaignCreated', '1.0', $1::json, '{}'
+                 FROM generate_series(1, $2) AS n",
+            )
+            .bind(&payload)
+            .bind(count)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        Database::Sqlite(db) => {
+            let mut write = db.begin_write().await.unwrap();
+            sqlx::query(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
+                 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                                     payload, metadata, event_id, recorded_at)
+                 SELECT 'Campaign', 'bulk-' || i, 1, 'CampaignCreated', '1.0', $1, '{}',
+                        printf('00000000-0000-7000-8000-%012d', i), strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 FROM n",
+            )
+            .bind(&payload)
+            .bind(count)
+            .execute(&mut *write)
+            .await
+            .unwrap();
+            write.commit().await.unwrap();
+            db.notify_appended();
+        }
+    }
+}
+
+#[tokio::test]
+async fn concurrent_rebuild_requests_start_one_rebuild_and_answer_409_to_the_others() {
+    let app = spawn_app().await;
+    append_many_campaigns(&app, 20_000).await;
+    app.wait_for_projection("campaigns", |s| s["lag"] == 0).await;
+
+    // Ten requests at once: the first to claim the view rebuilds it; every other
+    // one finds it claimed.
+    let requests = (0..10).map(|_| app.post("/admin/projections/campaigns/rebuild"));
+    let responses = futures::future::join_all(requests).await;
+
+    let mut started = 0;
+    for response in responses {
+        if response.status() == 202 {
+            started += 1;
+        } else {
+            assert_problem(response, 409, "projection.rebuild_running").await;
+        }
+    }
+    assert_eq!(started, 1, "one rebuild, and only one, was started");
+    // It finishes, and then another may start (one at a time, not one ever).
+    app.wait_for_projection("campaigns", |s| s["state"] == "running" && s["lag"] == 0)
+        .await;
+    rebuild(&app, "campaigns").await;
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM campaign_view WHERE name = $1", "bulk")
+            .await,
+        20_000
+    );
 }
