@@ -451,6 +451,11 @@ fn refine_parameters(operation: &mut Map<String, Value>) {
                 json!({"type": "string", "pattern": IDEMPOTENCY_KEY, "examples": ["7f1c2a9e-retry-1"]}),
             ),
             ("query", "kind") => *schema = partner_kind(),
+            // The projections this process runs; another name is a 404.
+            ("path", "name") => merge(
+                schema,
+                json!({"enum": [projections::campaigns::NAME, projections::partners::NAME]}),
+            ),
             _ => {}
         }
     }
