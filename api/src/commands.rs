@@ -29,13 +29,15 @@ pub struct CommandAccepted {
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)]
 pub struct CommandHeaders {
-    /// Optimistic concurrency: the version (as an ETag, `"3"`) the client expects the
-    /// aggregate to be at. 409 when it is not.
+    /// Optimistic concurrency: the version (as an ETag, `"3"`, or a bare number) the
+    /// client expects the aggregate to be at, or `*` for any. 409 when it is not; 400
+    /// when it is not a version.
     #[param(rename = "If-Match")]
     if_match: Option<String>,
     /// Makes the request safe to retry: a retry with the same key and body answers
     /// the first outcome (with the same event ids) and writes nothing; the same key
-    /// with another request is refused with 422.
+    /// with another request is refused with 422. 1 to 255 visible ASCII characters
+    /// (else 400).
     #[param(rename = "Idempotency-Key")]
     idempotency_key: Option<String>,
 }

@@ -63,11 +63,14 @@ pub fn search(text: Option<String>, field: &str) -> Result<Option<String>, ApiEr
 
 /// `min_position`, accepted by every query.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Consistency {
     /// Read your writes: wait (up to the consistency timeout) until the views this
     /// query reads have applied the event at this global position (the `position` a
-    /// command answered); 503 with `Retry-After` if they have not by then.
+    /// command answered); 503 with `Retry-After` if they have not by then. A position
+    /// beyond the end of the log was never handed out: 400.
+    #[param(minimum = 0)]
     pub min_position: Option<i64>,
 }
 
@@ -77,8 +80,25 @@ pub async fn read_your_writes(
     projections: &[&str],
     min_position: Option<i64>,
 ) -> Result<(), ApiError> {
-    let Some(position) = min_position else {
+    let Some(position) = check_position(state, min_position).await? else {
         return Ok(());
+    };
+    let waited = state
+        .projections
+        .wait_until_applied(projections, position, state.consistency_timeout)
+        .await?;
+    waited.map_err(|late| ApiError::NotCaughtUp {
+        projection: late.projection,
+        checkpoint: late.checkpoint,
+        requested: position,
+    })
+}
+
+/// Validates `min_position` without waiting: a position a command could have answered
+/// (`>= 0`, and not beyond the end of the log), else a 400.
+pub async fn check_position(state: &AppState, min_position: Option<i64>) -> Result<Option<i64>, ApiError> {
+    let Some(position) = min_position else {
+        return Ok(None);
     };
     if position < 0 {
         return Err(ApiError::bad_request(
@@ -97,15 +117,7 @@ pub async fn read_your_writes(
             Some("min_position".into()),
         ));
     }
-    let waited = state
-        .projections
-        .wait_until_applied(projections, position, state.consistency_timeout)
-        .await?;
-    waited.map_err(|late| ApiError::NotCaughtUp {
-        projection: late.projection,
-        checkpoint: late.checkpoint,
-        requested: position,
-    })
+    Ok(Some(position))
 }
 
 /// Validates a page size (default [`DEFAULT_LIMIT`], 1 to [`MAX_LIMIT`]).

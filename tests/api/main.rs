@@ -4,6 +4,7 @@
 
 mod campaigns;
 mod concurrency;
+mod contract;
 mod errors;
 mod fuzz;
 mod health;

@@ -107,18 +107,37 @@ pub struct CampaignPage {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListCampaignsQuery {
-    /// Only this brand's campaigns.
+    /// Only this brand's campaigns (compared exactly; no NUL character).
+    #[param(pattern = r"^[^\x00]*$")]
     brand_id: Option<String>,
     /// Only campaigns in this status.
+    #[param(inline, value_type = Option<CampaignStatusFilter>)]
     status: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(value_type = Option<Uuid>)]
     cursor: Option<String>,
-    /// Read your writes (see the command answers' `position`).
+    /// Read your writes: the `position` a command answered (at most the end of the log;
+    /// a position never handed out is a 400).
+    #[param(minimum = 0)]
     min_position: Option<i64>,
+}
+
+/// A campaign status, as the `status` filter takes it (exact, lowercase).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documentation only: the filter is parsed by `CampaignStatus::parse`
+enum CampaignStatusFilter {
+    Draft,
+    Active,
+    Paused,
+    Completed,
+    Cancelled,
 }
 
 /// Lists campaigns, oldest first, with keyset pagination.
@@ -208,11 +227,12 @@ impl From<StreamEvent> for StreamEventResponse {
 async fn campaign_events(
     State(state): State<AppState>,
     PathParams(params): PathParams,
-    QueryParams(_query): QueryParams<Consistency>,
+    QueryParams(query): QueryParams<Consistency>,
 ) -> Result<Json<StreamResponse>, ApiError> {
     let id = aggregate_id(&params[0], "campaign.not_found", "campaign")?;
     // The log is the source of truth: a committed position is always visible here,
-    // so min_position needs no wait.
+    // so min_position needs no wait; it is still checked like everywhere else.
+    reads::check_position(&state, query.min_position).await?;
     let events = queries::campaign_events(&state.db, &id).await?;
     if events.is_empty() {
         return Err(not_found(&id));

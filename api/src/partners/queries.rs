@@ -86,20 +86,39 @@ pub struct PartnerPage {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListPartnersQuery {
-    /// `influencer` or `affiliate`.
+    /// `influencer` or `affiliate`, any case, surrounding spaces ignored (as the
+    /// commands take it).
     kind: Option<String>,
     /// `active`, `suspended` or `deactivated`.
+    #[param(inline, value_type = Option<PartnerStatusFilter>)]
     status: Option<String>,
-    /// Case-insensitive search in the name (at most 200 characters).
+    /// Case-insensitive search in the name: at most 200 characters, no NUL; empty
+    /// means no search.
+    #[param(max_length = 200, pattern = r"^[^\x00]*$")]
     q: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(value_type = Option<Uuid>)]
     cursor: Option<String>,
-    /// Read your writes (see the command answers' `position`).
+    /// Read your writes: the `position` a command answered (at most the end of the log;
+    /// a position never handed out is a 400).
+    #[param(minimum = 0)]
     min_position: Option<i64>,
+}
+
+/// A partner status, as the `status` filter takes it (exact, lowercase).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documentation only: the filter is parsed by `PartnerStatus::parse`
+enum PartnerStatusFilter {
+    Active,
+    Suspended,
+    Deactivated,
 }
 
 /// Lists partners, oldest first, with keyset pagination.
