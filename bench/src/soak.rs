@@ -129,7 +129,12 @@ impl System {
         }
     }
 
-    async fn inject(&mut self, fault: Fault, broker_down: Duration, embedded: bool) -> anyhow::Result<Injected> {
+    async fn inject(
+        &mut self,
+        fault: Fault,
+        broker_down: Duration,
+        embedded: bool,
+    ) -> anyhow::Result<Injected> {
         let started = Instant::now();
         eprintln!("soak: {}", fault.describe());
         let (back, window) = match fault {
@@ -157,7 +162,10 @@ impl System {
             Fault::RestartPostgres => {
                 restart_postgres().await?;
                 let back = Instant::now();
-                (back, Some((vec![Target::Api, Target::Tracking], back + POSTGRES_GRACE)))
+                (
+                    back,
+                    Some((vec![Target::Api, Target::Tracking], back + POSTGRES_GRACE)),
+                )
             }
         };
         Ok(Injected {
@@ -185,7 +193,11 @@ async fn restart_postgres() -> anyhow::Result<()> {
     anyhow::ensure!(status.success(), "pg_ctlcluster restart failed: {status}");
     let deadline = Instant::now() + Duration::from_secs(60);
     let admin = format!("{}/postgres", crate::db::server());
-    while sqlx::PgPool::connect(&admin).await.map(|pool| drop(pool)).is_err() {
+    while sqlx::PgPool::connect(&admin)
+        .await
+        .map(|pool| drop(pool))
+        .is_err()
+    {
         anyhow::ensure!(Instant::now() < deadline, "Postgres did not come back in 60 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -198,12 +210,17 @@ fn schedule(duration: Duration, quick: bool, kinds: &[Fault]) -> Vec<(Duration, 
     let (warm_up, tail, interval) = if quick {
         (Duration::from_secs(5), Duration::from_secs(10), None)
     } else {
-        (Duration::from_secs(20), Duration::from_secs(30), Some(Duration::from_secs(40)))
+        (
+            Duration::from_secs(20),
+            Duration::from_secs(30),
+            Some(Duration::from_secs(40)),
+        )
     };
     let span = duration.saturating_sub(warm_up + tail);
     let count = match interval {
         Some(interval) => ((span.as_secs_f64() / interval.as_secs_f64()) as usize).max(kinds.len()),
-        None => kinds.len(),
+        // every fault once; at least three, so that a lone kind (embedded) repeats
+        None => kinds.len().max(3),
     };
     let step = span / count.max(1) as u32;
     (0..count)
@@ -326,7 +343,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let clients: Vec<_> = (0..options.clients)
         .map(|n| tokio::spawn(Client::new(n, system.endpoints.clone(), deadline).run()))
         .collect();
-    let watcher = tokio::spawn(load::watch_deliveries(system.endpoints.tracking.clone(), deadline));
+    let watcher = tokio::spawn(load::watch_deliveries(
+        system.endpoints.tracking.clone(),
+        deadline,
+    ));
     let mut injected = Vec::new();
     for (at, fault) in schedule(duration, options.quick, &kinds) {
         system.supervise(started + at).await?;
@@ -455,7 +475,9 @@ fn classify(outcomes: &[Outcome], injected: &[Injected]) -> Answers {
         answers.total += 1;
         let in_window = injected.iter().any(|fault| {
             fault.window.as_ref().is_some_and(|(targets, end)| {
-                targets.contains(&outcome.target) && outcome.started <= *end && outcome.finished >= fault.started
+                targets.contains(&outcome.target)
+                    && outcome.started <= *end
+                    && outcome.finished >= fault.started
             })
         });
         match outcome.answer {
@@ -525,7 +547,10 @@ impl Report<'_> {
         let answers = classify(&load.outcomes, self.injected);
         let mut failures = Vec::new();
         let mut row = |figure: &str, value: String, expected: &str, ok: bool| {
-            println!("| {figure} | {value} | {expected} | {} |", if ok { "ok" } else { "FAILED" });
+            println!(
+                "| {figure} | {value} | {expected} | {} |",
+                if ok { "ok" } else { "FAILED" }
+            );
             if !ok {
                 failures.push(figure.to_owned());
             }
@@ -541,19 +566,59 @@ impl Report<'_> {
         println!("| invariant / figure | value | expected | |");
         println!("|---|---|---|---|");
         row("requests (all tries)", answers.total.to_string(), "-", true);
-        row("acknowledged commands (2xx with event ids)", load.acknowledged_commands.to_string(), "> 0", load.acknowledged_commands > 0);
-        row("acknowledged events", f.acknowledged_events.to_string(), "> 0", f.acknowledged_events > 0);
-        row("acknowledged events missing from the log (lost)", f.lost.to_string(), "0", f.lost == 0);
-        row("events in the log", f.log_events.to_string(), ">= acknowledged", f.log_events >= f.acknowledged_events);
+        row(
+            "acknowledged commands (2xx with event ids)",
+            load.acknowledged_commands.to_string(),
+            "> 0",
+            load.acknowledged_commands > 0,
+        );
+        row(
+            "acknowledged events",
+            f.acknowledged_events.to_string(),
+            "> 0",
+            f.acknowledged_events > 0,
+        );
+        row(
+            "acknowledged events missing from the log (lost)",
+            f.lost.to_string(),
+            "0",
+            f.lost == 0,
+        );
+        row(
+            "events in the log",
+            f.log_events.to_string(),
+            ">= acknowledged",
+            f.log_events >= f.acknowledged_events,
+        );
         row(
             "log events delivered to tracking",
-            format!("{} of {} (caught up {} after the load)", f.delivered, f.log_events, seconds(self.caught_up_in)),
+            format!(
+                "{} of {} (caught up {} after the load)",
+                f.delivered,
+                f.log_events,
+                seconds(self.caught_up_in)
+            ),
             "all",
             f.not_delivered == 0,
         );
-        row("events applied by tracking that the log lacks", f.phantom.to_string(), "0", f.phantom == 0);
-        row("duplicates applied by tracking", f.duplicates_applied.to_string(), "0", f.duplicates_applied == 0);
-        row("duplicate deliveries ignored by tracking", f.duplicates_ignored.to_string(), "-", true);
+        row(
+            "events applied by tracking that the log lacks",
+            f.phantom.to_string(),
+            "0",
+            f.phantom == 0,
+        );
+        row(
+            "duplicates applied by tracking",
+            f.duplicates_applied.to_string(),
+            "0",
+            f.duplicates_applied == 0,
+        );
+        row(
+            "duplicate deliveries ignored by tracking",
+            f.duplicates_ignored.to_string(),
+            "-",
+            true,
+        );
         if let Some(broker) = &self.broker {
             row(
                 "messages published / distinct events",
@@ -561,38 +626,110 @@ impl Report<'_> {
                 "distinct = log",
                 broker.distinct == f.log_events,
             );
-            row("dead-lettered messages (topic)", broker.dead_letters.to_string(), "0", broker.dead_letters == 0);
+            row(
+                "dead-lettered messages (topic)",
+                broker.dead_letters.to_string(),
+                "0",
+                broker.dead_letters == 0,
+            );
         }
-        row("dead letters (table)", f.dead_letters.to_string(), "0", f.dead_letters == 0);
-        row("streams with a gap or a repeated sequence", format!("{} of {}", f.broken_streams, f.streams), "0", f.broken_streams == 0);
-        row("read-model rows at a version other than their stream's length", f.views_off.to_string(), "0", f.views_off == 0);
-        row("campaigns whose tracking status differs from the read model", f.tracking_status_off.to_string(), "0", f.tracking_status_off == 0);
-        row("creates applied twice (double effects)", f.double_creates.to_string(), "0", f.double_creates == 0);
-        row("acknowledged clicks/conversions missing", format!("{} of {}", f.records_lost, f.acknowledged_records), "0", f.records_lost == 0);
-        row("clicks refused: tracking did not know the campaign active in time", load.records_not_eligible.to_string(), "-", true);
-        row("5xx outside outage windows", statuses(&answers.unexpected_5xx), "0", answers.unexpected_5xx.is_empty());
+        row(
+            "dead letters (table)",
+            f.dead_letters.to_string(),
+            "0",
+            f.dead_letters == 0,
+        );
+        row(
+            "streams with a gap or a repeated sequence",
+            format!("{} of {}", f.broken_streams, f.streams),
+            "0",
+            f.broken_streams == 0,
+        );
+        row(
+            "read-model rows at a version other than their stream's length",
+            f.views_off.to_string(),
+            "0",
+            f.views_off == 0,
+        );
+        row(
+            "campaigns whose tracking status differs from the read model",
+            f.tracking_status_off.to_string(),
+            "0",
+            f.tracking_status_off == 0,
+        );
+        row(
+            "creates applied twice (double effects)",
+            f.double_creates.to_string(),
+            "0",
+            f.double_creates == 0,
+        );
+        row(
+            "acknowledged clicks/conversions missing",
+            format!("{} of {}", f.records_lost, f.acknowledged_records),
+            "0",
+            f.records_lost == 0,
+        );
+        row(
+            "clicks refused: tracking did not know the campaign active in time",
+            load.records_not_eligible.to_string(),
+            "-",
+            true,
+        );
+        row(
+            "5xx outside outage windows",
+            statuses(&answers.unexpected_5xx),
+            "0",
+            answers.unexpected_5xx.is_empty(),
+        );
         row(
             "5xx inside Postgres restart windows",
             statuses(&answers.expected_5xx),
             "503 only",
             answers.expected_5xx.keys().all(|&s| s == 503),
         );
-        row("connection errors while a process was down", answers.connection_errors_in_windows.to_string(), "-", true);
-        row("connection errors outside outage windows", answers.connection_errors_outside.to_string(), "0", answers.connection_errors_outside == 0);
+        row(
+            "connection errors while a process was down",
+            answers.connection_errors_in_windows.to_string(),
+            "-",
+            true,
+        );
+        row(
+            "connection errors outside outage windows",
+            answers.connection_errors_outside.to_string(),
+            "0",
+            answers.connection_errors_outside == 0,
+        );
         let mut client_errors: BTreeMap<&(u16, String), usize> = BTreeMap::new();
         for error in &load.client_errors {
             *client_errors.entry(error).or_default() += 1;
         }
-        let described: Vec<String> = client_errors.iter().map(|((s, what), n)| format!("{n}x {s} {what}")).collect();
+        let described: Vec<String> = client_errors
+            .iter()
+            .map(|((s, what), n)| format!("{n}x {s} {what}"))
+            .collect();
         row(
             "4xx answered to commands and queries",
-            if described.is_empty() { "0".into() } else { described.join(", ") },
+            if described.is_empty() {
+                "0".into()
+            } else {
+                described.join(", ")
+            },
             "0",
             described.is_empty(),
         );
-        row("operations given up after 40 s of retries", load.gave_up.to_string(), "0", load.gave_up == 0);
+        row(
+            "operations given up after 40 s of retries",
+            load.gave_up.to_string(),
+            "0",
+            load.gave_up == 0,
+        );
         let crashes: u32 = self.services.iter().map(|s| s.unexpected_exits).sum();
-        row("processes that exited on their own", crashes.to_string(), "0", crashes == 0);
+        row(
+            "processes that exited on their own",
+            crashes.to_string(),
+            "0",
+            crashes == 0,
+        );
 
         println!();
         println!("| fault | at | outage | recovered after | |");
@@ -624,8 +761,10 @@ impl Report<'_> {
                 service.peak_rss_kib as f64 / 1024.0
             );
         }
-        for service in self.services {
-            eprintln!("soak: {} log: {}", service.name, service.log_path().display());
+        if !failures.is_empty() {
+            for service in self.services {
+                eprintln!("soak: {} log: {}", service.name, service.log_path().display());
+            }
         }
         failures
     }
@@ -642,6 +781,8 @@ mod tests {
         assert_eq!(plan.iter().map(|(_, f)| *f).collect::<Vec<_>>(), kinds);
         assert_eq!(plan[0].0, Duration::from_secs(5));
         assert!(plan.last().unwrap().0 <= Duration::from_secs(65));
+        let alone = schedule(Duration::from_secs(75), true, &[Fault::KillServe]);
+        assert_eq!(alone.len(), 3);
     }
 
     #[test]
@@ -674,7 +815,12 @@ mod tests {
         let outcomes = [
             outcome(Target::Api, t0 + Duration::from_secs(11), 5, Answer::Status(503)),
             outcome(Target::Api, t0 + Duration::from_secs(20), 5, Answer::Status(503)),
-            outcome(Target::Tracking, t0 + Duration::from_secs(11), 5, Answer::Status(500)),
+            outcome(
+                Target::Tracking,
+                t0 + Duration::from_secs(11),
+                5,
+                Answer::Status(500),
+            ),
             outcome(Target::Api, t0 + Duration::from_secs(9), 2000, Answer::Broken),
             outcome(Target::Api, t0 + Duration::from_secs(1), 5, Answer::Refused),
             outcome(Target::Api, t0 + Duration::from_secs(13), 5, Answer::Status(201)),
@@ -697,11 +843,29 @@ mod tests {
             window: Some((vec![Target::Api], t0 + Duration::from_secs(2))),
         };
         let outcomes = [
-            outcome(Target::Api, t0 + Duration::from_millis(1100), 100, Answer::Refused),
-            outcome(Target::Api, t0 + Duration::from_millis(1300), 200, Answer::Status(200)),
-            outcome(Target::Api, t0 + Duration::from_millis(1400), 50, Answer::Status(201)),
+            outcome(
+                Target::Api,
+                t0 + Duration::from_millis(1100),
+                100,
+                Answer::Refused,
+            ),
+            outcome(
+                Target::Api,
+                t0 + Duration::from_millis(1300),
+                200,
+                Answer::Status(200),
+            ),
+            outcome(
+                Target::Api,
+                t0 + Duration::from_millis(1400),
+                50,
+                Answer::Status(201),
+            ),
         ];
-        assert_eq!(recovery(&killed, &outcomes, &[]), Some(Duration::from_millis(450)));
+        assert_eq!(
+            recovery(&killed, &outcomes, &[]),
+            Some(Duration::from_millis(450))
+        );
         assert_eq!(recovery(&killed, &outcomes[..1], &[]), None);
 
         let relay = Injected {
@@ -715,7 +879,10 @@ mod tests {
             (t0 + Duration::from_millis(1200), 10),
             (t0 + Duration::from_millis(1500), 14),
         ];
-        assert_eq!(recovery(&relay, &[], &deliveries), Some(Duration::from_millis(500)));
+        assert_eq!(
+            recovery(&relay, &[], &deliveries),
+            Some(Duration::from_millis(500))
+        );
         assert_eq!(recovery(&relay, &[], &deliveries[..2]), None);
     }
 }

@@ -154,7 +154,8 @@ impl Client {
         else {
             return;
         };
-        let participant = json!({"partner_id": partner.id, "kind": "influencer", "name": "Soak", "profile": "soak"});
+        let participant =
+            json!({"partner_id": partner.id, "kind": "influencer", "name": "Soak", "profile": "soak"});
         let Some(campaign) = self
             .command(
                 Method::POST,
@@ -170,13 +171,17 @@ impl Client {
             return;
         };
         let id = campaign.id.clone();
-        self.query(&format!("/campaigns/{id}?min_position={}", campaign.position), "/campaigns/{id}")
-            .await;
+        self.query(
+            &format!("/campaigns/{id}?min_position={}", campaign.position),
+            "/campaigns/{id}",
+        )
+        .await;
         let Some(active) = self.transition(&id, "activate").await else {
             return;
         };
         for click in 0..3 {
-            self.record("click", &id, &partner.id, &format!("{tag}-click-{click}")).await;
+            self.record("click", &id, &partner.id, &format!("{tag}-click-{click}"))
+                .await;
         }
         self.record("conversion", &id, &partner.id, &format!("{tag}-conversion"))
             .await;
@@ -185,7 +190,10 @@ impl Client {
         };
         let brand = format!("soak-brand-{}", self.number);
         self.query(
-            &format!("/campaigns?brand_id={brand}&status=paused&limit=5&min_position={}", paused.position.max(active.position)),
+            &format!(
+                "/campaigns?brand_id={brand}&status=paused&limit=5&min_position={}",
+                paused.position.max(active.position)
+            ),
             "/campaigns",
         )
         .await;
@@ -194,8 +202,11 @@ impl Client {
         }
         self.record("click", &id, &partner.id, &format!("{tag}-click-after-resume"))
             .await;
-        self.query(&format!("/partners/{}?min_position={}", partner.id, campaign.position), "/partners/{id}")
-            .await;
+        self.query(
+            &format!("/partners/{}?min_position={}", partner.id, campaign.position),
+            "/partners/{id}",
+        )
+        .await;
         self.query("/partners?q=soak&limit=5", "/partners").await;
         if n % 3 == 2 {
             self.transition(&id, "complete").await;
@@ -262,7 +273,13 @@ impl Client {
 
     /// A command, retried with its idempotency key until it gets an answer other than a
     /// 5xx. `None` if it was refused (4xx, recorded) or given up.
-    async fn command(&mut self, method: Method, path: &str, template: &str, body: Option<Value>) -> Option<Committed> {
+    async fn command(
+        &mut self,
+        method: Method,
+        path: &str,
+        template: &str,
+        body: Option<Value>,
+    ) -> Option<Committed> {
         let key = Uuid::new_v4().to_string();
         let url = format!("{}{path}", self.endpoints.api);
         let started = Instant::now();
@@ -345,9 +362,11 @@ impl Client {
                 .await
             {
                 Some((status, _)) if status.is_success() => {
-                    self.report
-                        .acknowledged_records
-                        .push((campaign.to_owned(), external_id.to_owned(), kind));
+                    self.report.acknowledged_records.push((
+                        campaign.to_owned(),
+                        external_id.to_owned(),
+                        kind,
+                    ));
                     return;
                 }
                 Some((StatusCode::UNPROCESSABLE_ENTITY, _)) => {
@@ -382,11 +401,7 @@ pub async fn watch_deliveries(tracking: String, deadline: Instant) -> (Vec<(Inst
     let (mut samples, mut outcomes) = (Vec::new(), Vec::new());
     while Instant::now() < deadline {
         let started = Instant::now();
-        let result = http
-            .get(&url)
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await;
+        let result = http.get(&url).timeout(Duration::from_secs(2)).send().await;
         let answer = match result {
             Ok(response) => {
                 let status = response.status();
