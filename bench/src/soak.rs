@@ -193,11 +193,7 @@ async fn restart_postgres() -> anyhow::Result<()> {
     anyhow::ensure!(status.success(), "pg_ctlcluster restart failed: {status}");
     let deadline = Instant::now() + Duration::from_secs(60);
     let admin = format!("{}/postgres", crate::db::server());
-    while sqlx::PgPool::connect(&admin)
-        .await
-        .map(|pool| drop(pool))
-        .is_err()
-    {
+    while sqlx::PgPool::connect(&admin).await.map(drop).is_err() {
         anyhow::ensure!(Instant::now() < deadline, "Postgres did not come back in 60 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
