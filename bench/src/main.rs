@@ -10,6 +10,7 @@
 //! cargo run --release -p bench -- queries   # query latency under load vs direct SQL
 //! cargo run --release -p bench -- relay     # relay to the test broker vs a raw pulsar producer
 //! cargo run --release -p bench -- all [--quick]
+//! cargo run --release -p bench -- soak [--minutes N] [--quick] [--embedded]  # faults, invariants
 //! ```
 //!
 //! Each benchmark runs against its own fresh database on the local Postgres
@@ -27,6 +28,8 @@
 //! - `relay`: the outbox relay against a raw `pulsar` producer sending the same payloads
 //!   to the same test broker; also the relay's reader task alone.
 //! - `server`: `alpes serve` as a child process.
+//! - `soak`: the system under a mixed load while its processes are killed, Postgres
+//!   restarts and the broker goes down; then its invariants (see RELIABILITY.md).
 //! - `stats`: percentiles and the printed table.
 
 mod commands;
@@ -37,6 +40,7 @@ mod rebuild;
 mod relay;
 mod seed;
 mod server;
+mod soak;
 mod stats;
 mod streams;
 
@@ -78,11 +82,44 @@ enum Command {
     Relay,
     /// Everything.
     All,
+    /// A mixed load for N minutes while processes are `kill -9`ed, Postgres restarts and
+    /// the broker goes down; then checks that nothing acknowledged was lost or applied
+    /// twice (exits non-zero otherwise). Not part of `all`.
+    Soak {
+        /// How long the load runs (default 10, or 1.25 with --quick).
+        #[arg(long)]
+        minutes: Option<f64>,
+        /// One `alpes serve` on the embedded SQLite database with its in-process bus.
+        #[arg(long)]
+        embedded: bool,
+        /// Leave out the Postgres restarts (they disturb everything else on the server).
+        #[arg(long)]
+        no_postgres_restart: bool,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Soak {
+        minutes,
+        embedded,
+        no_postgres_restart,
+        clients,
+    } = cli.command
+    {
+        return soak::run(soak::Options {
+            minutes,
+            quick: cli.quick,
+            embedded,
+            postgres_restart: !no_postgres_restart,
+            clients: clients.max(1),
+        })
+        .await;
+    }
     let mut rows = Vec::new();
     if matches!(cli.command, Command::Rebuild | Command::All) {
         rows.extend(rebuild::run(cli.quick).await?);

@@ -12,7 +12,7 @@ pub struct Server {
 }
 
 /// The `alpes` binary beside this one (same profile), built first if it is missing.
-fn alpes_binary() -> anyhow::Result<PathBuf> {
+pub(crate) fn alpes_binary() -> anyhow::Result<PathBuf> {
     let dir = std::env::current_exe()?
         .parent()
         .context("bench has no directory")?
@@ -30,7 +30,7 @@ fn alpes_binary() -> anyhow::Result<PathBuf> {
     Ok(binary)
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
