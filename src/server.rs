@@ -591,6 +591,54 @@ impl HttpBody for DeadlineBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::routing::get;
+
+    /// A request in flight when the shutdown comes is answered, and `serve` returns
+    /// once its connection has closed; the listener takes no new connection meanwhile.
+    #[tokio::test]
+    async fn a_request_in_flight_is_answered_before_the_server_stops() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (arrived_tx, arrived_rx) = tokio::sync::oneshot::channel::<()>();
+        let arrived = Arc::new(Mutex::new(Some(arrived_tx)));
+        let router = Router::new().route(
+            "/slow",
+            get(move || {
+                let arrived = arrived.lock().unwrap().take();
+                async move {
+                    if let Some(arrived) = arrived {
+                        let _ = arrived.send(());
+                    }
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    "done"
+                }
+            }),
+        );
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stop_rx.await;
+            };
+            serve(listener, router, &HttpSettings::default(), shutdown).await
+        });
+        let client = reqwest::Client::new();
+        let request = tokio::spawn(client.get(format!("http://{address}/slow")).send());
+        arrived_rx.await.expect("the request reached the handler");
+        stop_tx.send(()).unwrap();
+
+        let answer = request.await.unwrap().expect("the request in flight is answered");
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.text().await.unwrap(), "done");
+        let stopped = tokio::time::timeout(Duration::from_secs(5), server).await;
+        assert!(
+            matches!(stopped, Ok(Ok(Ok(())))),
+            "serve returns once the connection has closed: {stopped:?}"
+        );
+        assert!(
+            TcpStream::connect(address).await.is_err(),
+            "a stopped server accepts no connection"
+        );
+    }
 
     #[test]
     fn only_short_tokens_of_safe_characters_are_kept_as_request_ids() {
