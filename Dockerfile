@@ -28,7 +28,11 @@ USER alpes
 # on it to keep the data (compose sets DATABASE_URL to its Postgres instead).
 VOLUME /var/lib/alpes
 # Inside a container the services must listen on every interface, not 127.0.0.1.
-ENV ALPES_BIND=0.0.0.0:8000 \
+# MALLOC_ARENA_MAX=2: glibc gives each thread that allocates (sqlx runs each SQLite
+# connection on one) an arena that keeps its high-water mark; two arenas cut the
+# embedded server's peak memory by 37% under large bodies (RELIABILITY.md).
+ENV MALLOC_ARENA_MAX=2 \
+    ALPES_BIND=0.0.0.0:8000 \
     ALPES_TRACKING_BIND=0.0.0.0:8003 \
     ALPES_DATA_DIR=/var/lib/alpes \
     ALPES_LOG_FORMAT=json
