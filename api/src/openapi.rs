@@ -206,6 +206,9 @@ fn money_body() -> Value {
 /// `If-Match`: a version as this API's ETags are (`"3"`), a bare number, or `*`.
 const IF_MATCH: &str = r#"^(?:\*|"\+?0*[0-9]{1,19}"|\+?0*[0-9]{1,19})$"#;
 
+/// `x-request-id` as answered: 1 to 64 of `[A-Za-z0-9._-]` (a client's, or a UUID).
+const REQUEST_ID: &str = r"^[A-Za-z0-9._-]{1,64}$";
+
 /// `Idempotency-Key`: 1 to 255 visible ASCII characters.
 const IDEMPOTENCY_KEY: &str = r"^[!-~]{1,255}$";
 
@@ -417,12 +420,65 @@ fn refine_operation(path: &str, operation: &mut Value) {
     }
     add(
         "408",
-        problem("The request was not received, or not handled, within the server's timeouts"),
+        problem("The request body did not arrive within the server's body timeout"),
     );
     add(
         "429",
         retry_problem("Too many requests from this client; retry after `Retry-After` seconds"),
     );
+    declare_answer_headers(responses, is_command);
+}
+
+/// The headers the server puts on answers (`src/server.rs` on every one; the command
+/// answers in `commands.rs`), declared required so that the contract test checks
+/// they are really sent.
+fn declare_answer_headers(responses: &mut Map<String, Value>, is_command: bool) {
+    let header = |description: &str, schema: Value| json!({"description": description, "required": true, "schema": schema});
+    for (status, response) in responses.iter_mut() {
+        let headers = response
+            .as_object_mut()
+            .expect("a response is an object")
+            .entry("headers")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("headers is an object");
+        headers.insert(
+            "x-request-id".into(),
+            header(
+                "The request's id: the client's own when it was 1 to 64 of `[A-Za-z0-9._-]`, else a new one",
+                json!({"type": "string", "pattern": REQUEST_ID}),
+            ),
+        );
+        headers.insert(
+            "X-Content-Type-Options".into(),
+            header("Always `nosniff`", json!({"type": "string", "const": "nosniff"})),
+        );
+        headers.insert(
+            "Cache-Control".into(),
+            header(
+                "Always `no-store`: answers change with every write",
+                json!({"type": "string", "const": "no-store"}),
+            ),
+        );
+        if is_command && status.starts_with('2') {
+            headers.insert(
+                "ETag".into(),
+                header(
+                    "The aggregate's new version, for `If-Match`",
+                    json!({"type": "string", "pattern": r#"^"[0-9]+"$"#}),
+                ),
+            );
+        }
+        if status == "201" {
+            headers.insert(
+                "Location".into(),
+                header(
+                    "The created resource",
+                    json!({"type": "string", "pattern": "^/(campaigns|partners)/[0-9a-f-]{36}$"}),
+                ),
+            );
+        }
+    }
 }
 
 fn parameters(operation: &Map<String, Value>) -> Vec<Value> {
@@ -463,6 +519,14 @@ fn refine_parameters(operation: &mut Map<String, Value>) {
             _ => {}
         }
     }
+    parameters.push(json!({
+        "name": "x-request-id",
+        "in": "header",
+        "required": false,
+        "description": "The client's id for this request, echoed in the answer and the logs when \
+            it is 1 to 64 of `[A-Za-z0-9._-]`; any other value is replaced by a new id, not refused.",
+        "schema": {"type": "string", "examples": ["7f1c2a9e-retry-1"]},
+    }));
     parameters.push(json!({
         "name": "traceparent",
         "in": "header",
@@ -583,6 +647,37 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn every_answer_declares_the_headers_the_server_sends() {
+        let document = document();
+        let mut creations = 0;
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                for (status, response) in operation["responses"].as_object().unwrap() {
+                    let headers = &response["headers"];
+                    for name in ["x-request-id", "X-Content-Type-Options", "Cache-Control"] {
+                        assert_eq!(
+                            headers[name]["required"], true,
+                            "{method} {path} {status}: {name}"
+                        );
+                    }
+                    if status == "201" {
+                        creations += 1;
+                        assert_eq!(headers["Location"]["required"], true, "{method} {path}");
+                        assert_eq!(headers["ETag"]["required"], true, "{method} {path}");
+                    }
+                }
+                let reads_request_id = operation["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["name"] == "x-request-id" && p["in"] == "header");
+                assert!(reads_request_id, "{method} {path} declares x-request-id");
+            }
+        }
+        assert_eq!(creations, 2, "POST /campaigns and POST /partners");
     }
 
     #[test]
