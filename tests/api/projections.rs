@@ -215,6 +215,17 @@ async fn after_a_crash_projectors_resume_from_their_checkpoint_without_applying_
         .await
         .unwrap();
     assert_eq!(view["version"], 2);
+    // The partners projector too must have reached the last event before its count
+    // is read (the campaign read above waited for the campaigns view only).
+    let partners = client
+        .get(format!(
+            "{}/partners?min_position={}",
+            second.address, created["position"]
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(partners.status(), 200);
 
     let total = app.count_events().await;
     for name in ["campaigns", "partners"] {
