@@ -19,9 +19,10 @@
 //! - Both storage backends ([`store::Database`]: Postgres, SQLite) and two transports:
 //!   Pulsar, or, without a broker, the [`InProcessTransport`], which hands each message to
 //!   subscribers in the same process and receipts it once they applied it.
-//! - What is published is a public contract ([`v1`]), mapped from the domain events
-//!   ([`mapping`]) apart from any transport ([`transport`]), and documented by the JSON Schema
-//!   files in `bus/schemas/v1/`.
+//! - What is published is a public contract ([`contract::v1`], a crate of its own that
+//!   consumers link instead of this one), mapped from the domain events ([`mapping`]) apart
+//!   from any transport ([`transport`]), and documented by the JSON Schema files in
+//!   `contract/schemas/v1/`.
 //!
 //! ```no_run
 //! # async fn run(database: store::Database) {
@@ -34,8 +35,6 @@
 //! ```
 //!
 //! # Layout
-//! - [`v1`]: the integration events of schema version 1 (CloudEvents envelope, `data`
-//!   structs, type names) and [`v1::decode`] for consumers.
 //! - [`mapping`]: domain event (as stored) → v1 integration event.
 //! - [`message`]: [`OutgoingMessage`], an encoded integration event with its key and
 //!   properties, for any transport.
@@ -60,7 +59,6 @@ pub mod relay;
 pub mod status;
 mod tail;
 pub mod transport;
-pub mod v1;
 
 pub use backoff::Backoff;
 pub use in_process::{DeliveryError, InProcessConfig, InProcessPublisher, InProcessTransport, Subscriber};

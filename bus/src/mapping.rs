@@ -1,5 +1,5 @@
 //! Domain events to integration events: the one place where the stored shape of an event
-//! meets its public contract ([`crate::v1`]).
+//! meets its public contract ([`contract::v1`]).
 //!
 //! Kept apart from any transport so the same mapping feeds Pulsar today and the in-process
 //! bus tomorrow, and so it is tested without a broker.
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use std::str::FromStr;
 use store::reader::RecordedEvent;
 
-use crate::v1;
+use contract::v1;
 
 /// The aggregate types as stored in the log (`Aggregate::TYPE`), as constants so they can be
 /// matched on.

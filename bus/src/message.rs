@@ -7,7 +7,7 @@ use store::reader::{LogCursor, RecordedEvent};
 use uuid::Uuid;
 
 use crate::mapping::{integration_event, MappingError};
-use crate::v1;
+use contract::v1;
 
 /// Where a message goes; each transport maps it to a destination (a Pulsar topic).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

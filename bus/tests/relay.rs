@@ -40,7 +40,7 @@ async fn every_committed_event_is_published_as_a_v1_cloudevent() {
     );
     let committed = committed_events(&db.db).await;
     for message in &campaign_messages {
-        let event = bus::v1::decode(&message.payload).expect("a v1 CloudEvent");
+        let event = contract::v1::decode(&message.payload).expect("a v1 CloudEvent");
         let (aggregate_id, sequence) = &committed[&event.id];
         assert_eq!(
             message.partition_key.as_deref(),
@@ -59,7 +59,7 @@ async fn every_committed_event_is_published_as_a_v1_cloudevent() {
     }
     let partner_messages = broker.messages(PARTNER_TOPIC);
     assert_eq!(partner_messages.len(), 1);
-    let registered = bus::v1::decode(&partner_messages[0].payload).unwrap();
+    let registered = contract::v1::decode(&partner_messages[0].payload).unwrap();
     assert_eq!(registered.event_type, "alpes.partner.registered.v1");
     assert_eq!(registered.subject, partner);
     assert!(

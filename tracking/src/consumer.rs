@@ -163,7 +163,7 @@ pub(crate) enum Handled {
 
 /// Decodes a payload as a v1 integration event and applies it to the view.
 pub(crate) async fn handle(database: &Database, subscription: &str, payload: &[u8]) -> Handled {
-    let event = match bus::v1::decode(payload) {
+    let event = match contract::v1::decode(payload) {
         Ok(event) => event,
         Err(error) => return Handled::Rejected(format!("cannot decode: {error}")),
     };

@@ -7,7 +7,7 @@
 //! later event replaces it (see the migrations `20261122100001_create_tracking_schema.sql`).
 //! The logic is written once; only the statements differ per backend (`ViewStatements`).
 
-use bus::v1::{CampaignEvent, CloudEvent, IntegrationEvent, PartnerEvent};
+use contract::v1::{CampaignEvent, CloudEvent, IntegrationEvent, PartnerEvent};
 use sqlx::{PgConnection, SqliteConnection};
 use store::Database;
 

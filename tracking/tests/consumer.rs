@@ -5,8 +5,8 @@
 
 mod common;
 
-use bus::v1::{self, PartnerEvent};
 use common::*;
+use contract::v1::{self, PartnerEvent};
 use pulsar::producer::{Message, ProducerOptions};
 use pulsar_test_broker::TestBroker;
 use serde_json::json;

@@ -3,8 +3,8 @@
 
 mod common;
 
-use bus::v1::{CloudEvent, IntegrationEvent};
 use common::*;
+use contract::v1::{CloudEvent, IntegrationEvent};
 use pulsar_test_broker::TestBroker;
 use serde_json::{json, Value};
 

@@ -304,7 +304,7 @@ impl Subscriber for Recorder {
         if self.poison.lock().unwrap().contains(&message.event_id) {
             return Err(DeliveryError::Rejected("the recorder cannot read it".into()));
         }
-        let event = bus::v1::decode(&message.payload).expect("a v1 integration event");
+        let event = contract::v1::decode(&message.payload).expect("a v1 integration event");
         self.deliveries.lock().unwrap().push(Published {
             key: message.key.clone(),
             event_id: event.id,
@@ -345,7 +345,7 @@ pub struct Published {
 
 impl From<&StoredMessage> for Published {
     fn from(message: &StoredMessage) -> Self {
-        let event = bus::v1::decode(&message.payload).expect("a v1 integration event");
+        let event = contract::v1::decode(&message.payload).expect("a v1 integration event");
         Published {
             key: message.partition_key.clone().unwrap_or_default(),
             event_id: event.id,

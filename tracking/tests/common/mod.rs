@@ -4,8 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
-use bus::v1::{self, CampaignEvent, CloudEvent, IntegrationEvent, PartnerEvent};
 use chrono::Utc;
+use contract::v1::{self, CampaignEvent, CloudEvent, IntegrationEvent, PartnerEvent};
 use pulsar::producer::{Message, ProducerOptions};
 use pulsar::{Producer, Pulsar, TokioExecutor};
 use pulsar_test_broker::TestBroker;

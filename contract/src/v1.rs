@@ -1,5 +1,6 @@
 //! Version 1 of the integration events: the public contract of the `campaign-events` and
-//! `partner-events` topics, documented by the JSON Schema files in `bus/schemas/v1/`.
+//! `partner-events` topics, documented by the JSON Schema files in `contract/schemas/v1/`
+//! ([`schema`]).
 //!
 //! Every message is a [CloudEvents 1.0](https://github.com/cloudevents/spec) event in structured
 //! JSON mode ([`CloudEvent`]): `id` is the domain event's id, `source` names the kind of
@@ -12,6 +13,8 @@
 //! are additive only (a new optional field, a new event type); consumers therefore ignore
 //! fields they do not know. Anything else is a `v2` module, published next to `v1` for as long
 //! as consumers need it.
+
+pub mod schema;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
