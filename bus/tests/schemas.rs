@@ -11,7 +11,7 @@ use bus::v1;
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use store::reader::{LogCursor, RecordedEvent};
+use store::{LogCursor, RecordedEvent};
 use uuid::Uuid;
 
 struct Schemas {
