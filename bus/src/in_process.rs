@@ -33,8 +33,7 @@
 use async_trait::async_trait;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -163,7 +162,7 @@ impl Transport for InProcessTransport {
                 "the in-process bus has no subscriber: nothing would receive the events".into(),
             ));
         }
-        let broken = Arc::new(AtomicBool::new(false));
+        let broken = Arc::new(OnceLock::new());
         let lanes = self.config.lanes.max(1);
         let mut senders = Vec::with_capacity(lanes);
         let mut tasks = Vec::with_capacity(lanes);
@@ -190,17 +189,19 @@ impl Transport for InProcessTransport {
 pub struct InProcessPublisher {
     senders: Vec<mpsc::Sender<Job>>,
     tasks: Vec<JoinHandle<()>>,
-    /// Set by the first failed delivery, or by `close`: nothing more is delivered.
-    broken: Arc<AtomicBool>,
+    /// Set by the first failed delivery (to its error), or by `close`: nothing more is
+    /// delivered, and what is refused says why (the first failure in time, which may be
+    /// a later message's, on another lane, than the one refused).
+    broken: Arc<OnceLock<String>>,
 }
 
 #[async_trait]
 impl Publisher for InProcessPublisher {
     async fn send(&mut self, message: OutgoingMessage) -> Result<Receipt, PublishError> {
-        if self.broken.load(Ordering::Acquire) {
-            return Err(PublishError::Send(
-                "an earlier message failed; this connection delivers nothing more".into(),
-            ));
+        if let Some(cause) = self.broken.get() {
+            return Err(PublishError::Send(format!(
+                "an earlier message failed ({cause}); this connection delivers nothing more"
+            )));
         }
         let lane = lane_of(&message.key, self.senders.len());
         let (done, receipt) = oneshot::channel();
@@ -221,7 +222,7 @@ impl Publisher for InProcessPublisher {
     /// a delivery under way may finish (bounded), then the lanes end. So the next
     /// publisher's deliveries never run beside this one's.
     async fn close(&mut self) {
-        self.broken.store(true, Ordering::Release);
+        let _ = self.broken.set("the connection was closed".into());
         self.senders.clear();
         let tasks = std::mem::take(&mut self.tasks);
         let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
@@ -237,7 +238,7 @@ impl Publisher for InProcessPublisher {
 impl Drop for InProcessPublisher {
     /// Dropped without `close` (the relay was aborted, as in a crash): stop at once.
     fn drop(&mut self) {
-        self.broken.store(true, Ordering::Release);
+        let _ = self.broken.set("the connection was dropped".into());
         for task in &self.tasks {
             task.abort();
         }
@@ -262,21 +263,20 @@ struct Lane {
     jobs: mpsc::Receiver<Job>,
     subscribers: Arc<[Arc<dyn Subscriber>]>,
     config: InProcessConfig,
-    broken: Arc<AtomicBool>,
+    broken: Arc<OnceLock<String>>,
 }
 
 impl Lane {
     async fn run(mut self) {
         while let Some(job) = self.jobs.recv().await {
-            let result = if self.broken.load(Ordering::Acquire) {
-                Err(PublishError::Receipt(
-                    "not delivered: an earlier message failed on this connection".into(),
-                ))
-            } else {
-                self.deliver(&job.message).await
+            let result = match self.broken.get() {
+                Some(cause) => Err(PublishError::Receipt(format!(
+                    "not delivered: an earlier message failed on this connection ({cause})"
+                ))),
+                None => self.deliver(&job.message).await,
             };
             if let Err(error) = &result {
-                if !self.broken.swap(true, Ordering::AcqRel) {
+                if self.broken.set(error.to_string()).is_ok() {
                     tracing::warn!(%error, event_id = %job.message.event_id,
                         "in-process delivery failed; the relay will resend from its checkpoint");
                 }
@@ -344,8 +344,9 @@ impl Lane {
 mod tests {
     use super::*;
     use crate::message::EventStream;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Mutex;
-    use store::reader::LogCursor;
+    use store::LogCursor;
     use uuid::Uuid;
 
     fn message(key: &str, position: i64) -> OutgoingMessage {

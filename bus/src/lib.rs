@@ -14,8 +14,8 @@
 //! - The checkpoint moves only behind the broker's send receipts: after any crash the relay
 //!   resends from it. At-least-once: consumers deduplicate on the event id, which is the
 //!   CloudEvent `id` and the `event_id` message property.
-//! - One relay publishes at a time, across processes (an advisory lock on Postgres, a lease
-//!   row on SQLite, and Exclusive producers on the broker side).
+//! - One relay publishes at a time, across processes (a [`store::Lease`], and Exclusive
+//!   producers on the broker side).
 //! - Both storage backends ([`store::Database`]: Postgres, SQLite) and two transports:
 //!   Pulsar, or, without a broker, the [`InProcessTransport`], which hands each message to
 //!   subscribers in the same process and receipts it once they applied it.
@@ -41,26 +41,24 @@
 //! - [`transport`]: the [`Transport`] / [`Publisher`] traits the relay publishes through.
 //! - [`pulsar_transport`]: [`PulsarTransport`], the Apache Pulsar implementation.
 //! - [`in_process`]: [`InProcessTransport`], delivery to [`Subscriber`]s of this process.
-//! - [`relay`]: [`Relay`], the loop: lock, send, await receipts, checkpoint, back off; and
-//!   `tail`, its reader task: reads the log in commit order and encodes ahead of the sends.
+//! - [`relay`]: [`Relay`], a handler of the store's log-consumer runtime
+//!   ([`store::LogConsumer`], which owns the lease, the tail, backoff and stalling): encode,
+//!   send, await receipts, checkpoint.
 //! - [`status`]: [`RelayStatus`], what `GET /relay` shows.
-//! - [`backoff`]: [`Backoff`], the waits between attempts (also used by the tracking consumer).
-//! - [`checkpoint`], [`lock`]: the relay's row in `relay_checkpoints` and its lock (advisory
-//!   lock, or lease row). SQL in `bus/sql/postgres/` and `bus/sql/sqlite/`.
+//! - `checkpoints`: the relay's row in `relay_checkpoints`, with each backend's statements
+//!   in `postgres/` and `sqlite/`.
 
-pub mod backoff;
-pub mod checkpoint;
+mod checkpoints;
 pub mod in_process;
-pub mod lock;
 pub mod mapping;
 pub mod message;
+mod postgres;
 pub mod pulsar_transport;
 pub mod relay;
+mod sqlite;
 pub mod status;
-mod tail;
 pub mod transport;
 
-pub use backoff::Backoff;
 pub use in_process::{DeliveryError, InProcessConfig, InProcessPublisher, InProcessTransport, Subscriber};
 pub use message::{EventStream, OutgoingMessage};
 pub use pulsar_transport::{PulsarSettings, PulsarTransport, DEFAULT_CAMPAIGN_TOPIC, DEFAULT_PARTNER_TOPIC};

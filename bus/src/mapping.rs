@@ -11,7 +11,7 @@ use cqrs_es::persist::{EventUpcaster, SemanticVersion, SerializedEvent};
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::Deserialize;
 use std::str::FromStr;
-use store::reader::RecordedEvent;
+use store::RecordedEvent;
 
 use contract::v1;
 
@@ -246,7 +246,7 @@ mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
     use serde_json::{json, Value};
-    use store::reader::LogCursor;
+    use store::LogCursor;
     use uuid::Uuid;
 
     fn recorded(aggregate_type: &str, event_type: &str, payload: Value) -> RecordedEvent {

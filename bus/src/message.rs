@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::EventUpcaster;
-use store::reader::{LogCursor, RecordedEvent};
+use store::{LogCursor, RecordedEvent};
 use uuid::Uuid;
 
 use crate::mapping::{integration_event, MappingError};

@@ -1,60 +1,52 @@
-//! [`Relay`]: tails the event log in commit order and publishes every event through a
-//! [`Transport`], moving its checkpoint only behind the transport's receipts.
+//! [`Relay`]: publishes every committed event through a [`Transport`], moving its
+//! checkpoint only behind the transport's receipts.
 //!
 //! The event log itself is the outbox: an event is in the log if and only if its command
-//! committed, and the relay reads the log in commit-safe order ([`store::reader`]), so every
-//! committed event is published and nothing else is.
+//! committed, and the relay reads the log in commit-safe order, so every committed event
+//! is published and nothing else is.
 //!
-//! How one run goes:
-//! 1. Take the relay's lock ([`RelayLock`]: an advisory lock on Postgres, a lease row on
-//!    SQLite); while another relay holds it, stand by.
-//! 2. Load the checkpoint, connect the transport.
-//! 3. Pump: a reader task (`tail`) reads and encodes the events after the
-//!    checkpoint; the pump sends each without waiting (up to `max_in_flight` unreceipted)
-//!    and awaits the receipts in send order. The acknowledged cursor is the last event
-//!    whose receipt, and every earlier one's, arrived; it is saved now and then
-//!    (`checkpoint_interval`) and whenever the relay goes idle.
-//! 4. On any failure (broker, database, lost lock): save what was acknowledged, close the
-//!    publisher, back off, and start again from the saved checkpoint. Events sent but not
-//!    acknowledged are sent again: at-least-once, with the event id for consumers to
-//!    deduplicate.
+//! The relay is a [`LogHandler`] of the store's log-consumer runtime ([`LogConsumer`]),
+//! which owns what every consumer of the log shares: one active relay per name across
+//! processes (its lease), the commit-order tail and its wake-ups, the backoff after a
+//! failure, and stopping at an event that cannot be mapped ("stalled", retried now and
+//! then, never skipped). What is the relay's own:
+//! - **Sending without waiting**: each batch is sent at once, up to `max_in_flight`
+//!   events without a receipt; the receipts are awaited in send order. The acknowledged
+//!   cursor is the last event whose receipt, and every earlier one's, arrived.
+//! - **The checkpoint** (`relay_checkpoints`): the acknowledged cursor, saved now and
+//!   then (`checkpoint_interval`) and whenever the relay is caught up, and on the way
+//!   out of a session. After any failure the runtime resumes from it: events sent but
+//!   not acknowledged are sent again (at-least-once, with the event id for consumers to
+//!   deduplicate).
 //!
 //! Order per aggregate holds because one relay reads in commit order (an aggregate's events
 //! commit in sequence order), sends in that order on one producer per topic, and a restart
 //! resends from the checkpoint, never skipping ahead.
-//!
-//! The relay runs on either storage backend ([`Database`]): only the checkpoint and lock
-//! statements differ (`bus/sql/postgres/`, `bus/sql/sqlite/`); reading the log in commit
-//! order is [`store::reader`]'s business on both.
 
 use cqrs_es::persist::EventUpcaster;
 use futures::stream::{FuturesOrdered, StreamExt};
 use futures::FutureExt;
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use store::reader::{self, LogCursor, LogWaker};
-use store::Database;
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use store::{
+    ConsumerSettings, ConsumerState, ConsumerStatus, ConsumerTask, Database, HandleError, LogConsumer,
+    LogCursor, LogHandler, LogWaker, RecordedEvent, Resume,
+};
+use tokio::sync::watch;
 use tokio::time::Instant;
-use tracing::Instrument;
 
-use crate::backoff::Backoff;
-use crate::checkpoint;
-use crate::lock::RelayLock;
-use crate::message::OutgoingMessage;
+use crate::checkpoints::RelayCheckpoints;
+use crate::message::encode;
 use crate::status::{RelayProgress, RelayState, RelayStatus};
-use crate::tail::{Tail, Tailed};
 use crate::transport::{PublishError, Publisher, Receipt, Transport};
 
 /// How the relay runs. [`RelayConfig::default`] suits production; tests shorten the waits.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
-    /// Names the checkpoint row and the lock: one name per transport (`"pulsar"`,
+    /// Names the checkpoint row and the lease: one name per transport (`"pulsar"`,
     /// `"in-process"`), so that switching transports never starts one from the other's
     /// checkpoint.
     pub name: String,
@@ -68,15 +60,15 @@ pub struct RelayConfig {
     /// Checkpoint writes are coalesced to at most one per this interval while busy (one
     /// write per event would cost more than publishing it); an idle relay saves at once.
     pub checkpoint_interval: Duration,
-    /// First wait after a failure; doubles up to `max_backoff`.
+    /// First wait after a failure; doubles up to `max_backoff`. A relay stalled on an event
+    /// it cannot map tries it again every `max_backoff`.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
-    /// How often a standby relay tries to take the lock.
+    /// How often a standby relay tries to take the lease.
     pub lock_retry_interval: Duration,
-    /// How often the active relay checks that its lock is still its own (Postgres: the
-    /// lock's connection is alive; SQLite: renews its lease, which lasts
-    /// [`LEASE_CHECKS`] times this long, so a relay that died is replaced after at most
-    /// that).
+    /// How often the active relay renews its lease (Postgres: checks the lock's
+    /// connection is alive; SQLite: extends the lease row, which lasts [`LEASE_CHECKS`]
+    /// times this long, so a relay that died is replaced after at most that).
     pub lock_check_interval: Duration,
     /// On shutdown, how long to wait for the receipts of events in flight.
     pub drain_timeout: Duration,
@@ -108,18 +100,28 @@ impl RelayConfig {
         }
     }
 
-    /// How long a SQLite lease lasts from each renewal.
-    fn lease(&self) -> Duration {
-        self.lock_check_interval * LEASE_CHECKS
+    /// The runtime's settings for this relay.
+    fn consumer(&self) -> ConsumerSettings {
+        ConsumerSettings {
+            batch_size: self.fetch_size,
+            poll_interval: self.poll_interval,
+            // Sends are cheap and pipelined: nothing to gain by waiting for more events.
+            batch_linger: Duration::ZERO,
+            lease_check: self.lock_check_interval,
+            standby_retry: self.lock_retry_interval,
+            lease_duration: self.lock_check_interval * LEASE_CHECKS,
+            // An unmappable event will not map better a moment later: stall at once,
+            // and try again every `max_backoff` (see `Publishing::stop_at`).
+            poison_retry_delays: Vec::new(),
+            min_backoff: self.min_backoff,
+            max_backoff: self.max_backoff,
+        }
     }
 }
 
-/// A SQLite lease outlives this many lock checks: one late renewal (a busy writer) does not
-/// lose it, and a relay that died is replaced within a few check intervals.
+/// A SQLite lease outlives this many lease renewals: one late renewal (a busy writer) does
+/// not lose it, and a relay that died is replaced within a few check intervals.
 pub const LEASE_CHECKS: u32 = 3;
-
-/// Encoded batches the log reader may have ready ahead of the sends.
-const TAIL_BATCHES_AHEAD: usize = 2;
 
 /// A relay, ready to [`spawn`](Relay::spawn).
 pub struct Relay<T: Transport> {
@@ -154,29 +156,40 @@ impl<T: Transport> Relay<T> {
     /// Starts the relay in the background.
     pub fn spawn(self) -> RelayTask {
         let (progress_tx, progress_rx) = watch::channel(RelayProgress::default());
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let handle = RelayHandle {
-            name: self.config.name.clone(),
-            database: self.database.clone(),
-            progress: progress_rx,
-        };
+        let checkpoints: Arc<dyn RelayCheckpoints> =
+            Arc::from(self.database.per_backend::<Box<dyn RelayCheckpoints>>());
         let waker = self.waker.unwrap_or_else(|| LogWaker::spawn(&self.database));
-        let span = tracing::info_span!("relay", relay = %self.config.name);
-        let worker = Worker {
-            database: self.database,
-            holder: uuid::Uuid::now_v7().to_string(),
+        let handler = Publishing {
+            name: self.config.name.clone(),
+            checkpoints: checkpoints.clone(),
             transport: self.transport,
-            config: self.config,
-            waker,
+            config: self.config.clone(),
             upcasters: self.upcasters,
             progress: progress_tx,
-            stop: stop_rx,
+            publisher: None,
+            window: Window::new(LogCursor::START),
+            saved: LogCursor::START,
+            last_save: Instant::now(),
+            stalled_until: None,
         };
-        let join = tokio::spawn(worker.run().instrument(span));
+        let consumer = LogConsumer::new(
+            "relay",
+            &self.config.name,
+            self.database.clone(),
+            waker,
+            self.config.consumer(),
+            handler,
+        );
+        let handle = RelayHandle {
+            name: self.config.name.clone(),
+            database: self.database,
+            checkpoints,
+            progress: progress_rx,
+            consumer: consumer.status(),
+        };
         RelayTask {
             handle,
-            stop: stop_tx,
-            join,
+            task: consumer.spawn(),
         }
     }
 }
@@ -184,8 +197,7 @@ impl<T: Transport> Relay<T> {
 /// The running relay. Dropping it leaves the relay running (detached).
 pub struct RelayTask {
     handle: RelayHandle,
-    stop: watch::Sender<bool>,
-    join: JoinHandle<()>,
+    task: ConsumerTask,
 }
 
 impl RelayTask {
@@ -195,24 +207,22 @@ impl RelayTask {
     }
 
     /// Stops gracefully: waits (up to `drain_timeout`) for the receipts of events in flight,
-    /// saves the checkpoint, releases the lock.
+    /// saves the checkpoint, releases the lease.
     pub async fn shutdown(self) {
-        self.stop.send_replace(true);
-        let _ = self.join.await;
+        self.task.shutdown().await
     }
 
     /// A handle that stops the relay at once, as [`RelayTask::abort`] does, from
     /// synchronous code (an owner's `Drop`).
     pub fn abort_handle(&self) -> tokio::task::AbortHandle {
-        self.join.abort_handle()
+        self.task.abort_handle()
     }
 
-    /// Stops at once, as a crash would: nothing is flushed, the lock goes with its
-    /// connection (Postgres) or expires (SQLite lease). What was sent and not
-    /// checkpointed is sent again by the next relay.
+    /// Stops at once, as a crash would: nothing is flushed, the lease goes with its
+    /// connection (Postgres) or expires (SQLite). What was sent and not checkpointed is
+    /// sent again by the next relay.
     pub async fn abort(self) {
-        self.join.abort();
-        let _ = self.join.await;
+        self.task.abort().await
     }
 }
 
@@ -221,13 +231,35 @@ impl RelayTask {
 pub struct RelayHandle {
     name: String,
     database: Database,
+    checkpoints: Arc<dyn RelayCheckpoints>,
     progress: watch::Receiver<RelayProgress>,
+    consumer: watch::Receiver<ConsumerStatus>,
 }
 
 impl RelayHandle {
-    /// What the relay knows of itself, without asking the database.
+    /// What the relay knows of itself, without asking the database: the runtime's state
+    /// (standing by, backing off, stalled, stopped) or, while it publishes, its own.
     pub fn progress(&self) -> RelayProgress {
-        self.progress.borrow().clone()
+        let mut progress = self.progress.borrow().clone();
+        let consumer = self.consumer.borrow().clone();
+        progress.state = match consumer.state {
+            ConsumerState::Starting => RelayState::Starting,
+            ConsumerState::Standby => RelayState::Standby,
+            ConsumerState::BackingOff => RelayState::BackingOff,
+            ConsumerState::Failed => RelayState::Stalled,
+            ConsumerState::Stopped => RelayState::Stopped,
+            ConsumerState::Running => progress.state,
+        };
+        // The latest failure, whoever met it (the runtime: database, broker, lease; the
+        // relay: an event it cannot map).
+        if consumer.last_error.is_some() && consumer.last_error_at > progress.last_error_at {
+            progress.last_error = consumer.last_error;
+            progress.last_error_at = consumer.last_error_at;
+        }
+        if matches!(consumer.state, ConsumerState::Stopped) {
+            progress.in_flight = 0;
+        }
+        progress
     }
 
     /// The full status for `GET /relay`: progress, plus the saved checkpoint (possibly
@@ -236,11 +268,11 @@ impl RelayHandle {
     pub async fn status(&self) -> RelayStatus {
         let mut progress = self.progress();
         let (saved, head) = tokio::join!(
-            bounded(checkpoint::load(&self.database, &self.name)),
-            bounded(reader::head_position(&self.database))
+            bounded(self.checkpoints.load(&self.name)),
+            bounded(self.database.head_position())
         );
         let lag = match saved {
-            Some(cursor) => bounded(reader::count_after(&self.database, cursor)).await,
+            Some(cursor) => bounded(self.database.count_after(cursor)).await,
             None => None,
         };
         if let Some(cursor) = saved {
@@ -263,288 +295,195 @@ async fn bounded<T, E>(query: impl std::future::Future<Output = Result<T, E>>) -
         .ok()
 }
 
-/// Why a session ended.
-enum Failure {
-    /// The broker or the database failed: back off and try again.
-    Transient(String),
-    /// An event cannot be mapped: wait long, then try again.
-    Stalled(String),
-    /// The lock's connection failed or its lease was lost: another relay may hold the
-    /// lock now.
-    LockLost(String),
+fn transport(error: PublishError) -> HandleError {
+    HandleError::Transient(error.to_string())
 }
 
-fn database(error: sqlx::Error) -> Failure {
-    Failure::Transient(format!("database: {error}"))
+fn database(error: sqlx::Error) -> HandleError {
+    HandleError::Transient(format!("database: {error}"))
 }
 
-fn transport(error: PublishError) -> Failure {
-    Failure::Transient(error.to_string())
-}
-
-struct Worker<T: Transport> {
-    database: Database,
-    /// This relay instance's id in a SQLite lease.
-    holder: String,
+/// The relay's part, plugged into the runtime: encode, send, collect the receipts,
+/// save the acknowledged cursor.
+struct Publishing<T: Transport> {
+    name: String,
+    checkpoints: Arc<dyn RelayCheckpoints>,
     transport: T,
     config: RelayConfig,
-    waker: LogWaker,
     upcasters: Arc<Vec<Box<dyn EventUpcaster>>>,
     progress: watch::Sender<RelayProgress>,
-    stop: watch::Receiver<bool>,
+    /// Connected when a session first has something to send.
+    publisher: Option<T::Publisher>,
+    window: Window,
+    /// The cursor last saved.
+    saved: LogCursor,
+    last_save: Instant,
+    /// Stalled on an event that cannot be mapped: tried again after this.
+    stalled_until: Option<Instant>,
 }
 
-impl<T: Transport> Worker<T> {
-    async fn run(mut self) {
-        tracing::info!("relay started");
-        let mut backoff = Backoff::new(self.config.min_backoff, self.config.max_backoff);
-        'lock: while let Some(mut lock) = self.take_lock(&mut backoff).await {
-            tracing::info!("relay lock taken: this relay is active");
-            loop {
-                match self.session(&mut lock, &mut backoff).await {
-                    Ok(()) => {
-                        lock.release().await;
-                        break 'lock;
-                    }
-                    Err(Failure::Transient(error)) => {
-                        self.report_error(RelayState::BackingOff, &error);
-                        let delay = backoff.next_delay();
-                        tracing::warn!(%error, ?delay, "relay failed; backing off");
-                        self.pause(delay).await;
-                    }
-                    Err(Failure::Stalled(error)) => {
-                        self.report_error(RelayState::Stalled, &error);
-                        tracing::error!(%error, "relay stalled on an event it cannot map");
-                        self.pause(self.config.max_backoff).await;
-                    }
-                    Err(Failure::LockLost(error)) => {
-                        self.report_error(RelayState::BackingOff, &error);
-                        tracing::warn!(%error, "relay lost its lock connection");
-                        self.pause(backoff.next_delay()).await;
-                        continue 'lock;
-                    }
-                }
-                if self.stopping() {
-                    lock.release().await;
-                    break 'lock;
-                }
-                if let Err(error) = lock.check(Duration::from_secs(2)).await {
-                    tracing::warn!(%error, "relay lost its lock connection while backing off");
-                    continue 'lock;
-                }
-            }
-        }
-        self.progress.send_modify(|p| {
-            p.state = RelayState::Stopped;
-            p.in_flight = 0;
-        });
-        tracing::info!("relay stopped");
-    }
-
-    /// Takes the relay's lock, standing by while another relay holds it; `None` once a
-    /// stop is requested.
-    async fn take_lock(&mut self, backoff: &mut Backoff) -> Option<RelayLock> {
-        while !self.stopping() {
-            let mut lock = match RelayLock::connect(&self.database, self.config.lease(), &self.holder).await {
-                Ok(lock) => lock,
-                Err(error) => {
-                    self.report_error(RelayState::BackingOff, &error.to_string());
-                    self.pause(backoff.next_delay()).await;
-                    continue;
-                }
-            };
-            while !self.stopping() {
-                match lock.try_acquire(&self.config.name).await {
-                    Ok(true) => return Some(lock),
-                    Ok(false) => {
-                        self.set_state(RelayState::Standby);
-                        self.pause(self.config.lock_retry_interval).await;
-                    }
-                    Err(error) => {
-                        self.report_error(RelayState::BackingOff, &error.to_string());
-                        self.pause(backoff.next_delay()).await;
-                        break;
-                    }
-                }
-            }
-        }
-        None
-    }
-
-    /// One connection to the transport: publish until a failure or a stop. The
-    /// acknowledged cursor is saved on the way out, whatever the outcome.
-    #[tracing::instrument(skip_all)]
-    async fn session(&mut self, lock: &mut RelayLock, backoff: &mut Backoff) -> Result<(), Failure> {
-        let start = checkpoint::load(&self.database, &self.config.name)
-            .await
-            .map_err(database)?;
-        self.progress.send_modify(|p| {
-            p.state = RelayState::Connecting;
-            p.checkpoint = Some(start.into());
-        });
-        let mut publisher = tokio::select! {
-            connected = self.transport.connect() => connected.map_err(transport)?,
-            _ = stop_requested(&mut self.stop) => return Ok(()),
-        };
-        let mut window = Window::new(start);
-        let mut saved = start;
-        let outcome = self
-            .pump(&mut publisher, &mut window, &mut saved, lock, backoff)
-            .await;
-        publisher.close().await;
-        if window.acked != saved {
-            // Best effort: if it fails, the next session resends a little more.
-            if checkpoint::save(&self.database, &self.config.name, window.acked)
-                .await
-                .is_ok()
-            {
-                self.progress
-                    .send_modify(|p| p.checkpoint = Some(window.acked.into()));
-            }
-        }
-        self.progress.send_modify(|p| p.in_flight = 0);
-        outcome
-    }
-
-    async fn pump(
-        &mut self,
-        publisher: &mut T::Publisher,
-        window: &mut Window,
-        saved: &mut LogCursor,
-        lock: &mut RelayLock,
-        backoff: &mut Backoff,
-    ) -> Result<(), Failure> {
-        let config = self.config.clone();
-        let (batches_tx, mut batches) = mpsc::channel(TAIL_BATCHES_AHEAD);
-        let tail = Tail {
-            database: self.database.clone(),
-            from: window.acked,
-            fetch_size: config.fetch_size,
-            poll_interval: config.poll_interval,
-            waker: self.waker.clone(),
-            upcasters: self.upcasters.clone(),
-        };
-        // Aborted when the session ends, however it ends.
-        let _tail = AbortOnDrop(tokio::spawn(tail.run(batches_tx).in_current_span()));
-        let mut buffer: VecDeque<OutgoingMessage> = VecDeque::new();
-        let mut last_save = Instant::now();
-        let mut lock_check = tokio::time::interval_at(
-            Instant::now() + config.lock_check_interval,
-            config.lock_check_interval,
-        );
-        lock_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-
-        loop {
-            // Send what the window allows, without waiting for receipts. Say so first:
-            // a send can block while the broker is away, and the status must not claim
-            // "caught up" meanwhile.
-            if !buffer.is_empty() {
-                self.progress.send_if_modified(|p| {
-                    let changed = p.state != RelayState::Publishing;
-                    p.state = RelayState::Publishing;
-                    changed
-                });
-            }
-            while window.len() < config.max_in_flight {
-                let Some(message) = buffer.pop_front() else { break };
-                let cursor = message.cursor;
-                let receipt = publisher.send(message).await.map_err(transport)?;
-                window.push(cursor, receipt);
-            }
-            // Save the checkpoint: coalesced while busy, at once when idle.
-            let idle = window.is_empty() && buffer.is_empty();
-            if window.acked != *saved && (idle || last_save.elapsed() >= config.checkpoint_interval) {
-                checkpoint::save(&self.database, &config.name, window.acked)
-                    .await
-                    .map_err(database)?;
-                *saved = window.acked;
-                last_save = Instant::now();
-                self.progress
-                    .send_modify(|p| p.checkpoint = Some(window.acked.into()));
-            }
-            let state = if idle && batches.is_empty() {
-                RelayState::CaughtUp
-            } else {
-                RelayState::Publishing
-            };
-            let in_flight = window.len();
-            self.progress.send_if_modified(|p| {
-                let changed = p.state != state || p.in_flight != in_flight;
-                p.state = state;
-                p.in_flight = in_flight;
-                changed
-            });
-
-            let room = buffer.is_empty() && window.len() < config.max_in_flight;
-            tokio::select! {
-                biased;
-                _ = stop_requested(&mut self.stop) => {
-                    window.drain(config.drain_timeout).await;
-                    return Ok(());
-                }
-                receipt = window.next(), if !window.is_empty() => {
-                    receipt.map_err(transport)?;
-                    let more = window.take_ready().map_err(transport)?;
-                    backoff.reset();
-                    let now = chrono::Utc::now();
-                    self.progress.send_modify(|p| {
-                        p.published += 1 + more;
-                        p.last_publish_at = Some(now);
-                    });
-                }
-                tailed = batches.recv(), if room => match tailed {
-                    Some(Tailed::Batch(messages)) => buffer.extend(messages),
-                    Some(Tailed::Database(error)) => return Err(database(error)),
-                    Some(Tailed::Unmappable(error)) => {
-                        // Let the events before it count as published before stopping.
-                        window.drain(config.drain_timeout).await;
-                        return Err(Failure::Stalled(error.to_string()));
-                    }
-                    None => return Err(Failure::Transient("the log reader stopped".to_owned())),
-                },
-                _ = tokio::time::sleep_until(last_save + config.checkpoint_interval), if window.acked != *saved => {}
-                _ = lock_check.tick() => {
-                    // A check may take up to one interval: on SQLite it queues behind
-                    // the other writers, and the lease outlives LEASE_CHECKS intervals.
-                    lock.check(config.lock_check_interval)
-                        .await
-                        .map_err(|error| Failure::LockLost(error.to_string()))?;
-                }
-            }
-        }
-    }
-
-    fn stopping(&self) -> bool {
-        *self.stop.borrow()
-    }
-
-    /// Waits `delay`, or less if a stop is requested.
-    async fn pause(&mut self, delay: Duration) {
-        let _ = tokio::time::timeout(delay, stop_requested(&mut self.stop)).await;
-    }
-
+impl<T: Transport> Publishing<T> {
     fn set_state(&self, state: RelayState) {
+        let in_flight = self.window.len();
         self.progress.send_if_modified(|p| {
-            let changed = p.state != state;
+            let changed = p.state != state || p.in_flight != in_flight;
             p.state = state;
+            p.in_flight = in_flight;
             changed
         });
     }
 
-    fn report_error(&self, state: RelayState, error: &str) {
+    async fn publisher(&mut self) -> Result<&mut T::Publisher, HandleError> {
+        if self.publisher.is_none() {
+            self.set_state(RelayState::Connecting);
+            self.publisher = Some(self.transport.connect().await.map_err(transport)?);
+        }
+        Ok(self.publisher.as_mut().expect("connected above"))
+    }
+
+    /// Counts the receipts that arrived, and saves the checkpoint when it is due
+    /// (`now`: whatever the interval).
+    async fn settle(&mut self, now: bool) -> Result<(), HandleError> {
+        let more = self.window.take_ready().map_err(transport)?;
+        if more > 0 {
+            self.count_published(more);
+        }
+        if self.window.acked != self.saved
+            && (now || self.last_save.elapsed() >= self.config.checkpoint_interval)
+        {
+            self.save().await.map_err(database)?;
+        }
+        Ok(())
+    }
+
+    async fn save(&mut self) -> Result<(), sqlx::Error> {
+        self.checkpoints.save(&self.name, self.window.acked).await?;
+        self.saved = self.window.acked;
+        self.last_save = Instant::now();
+        let saved = self.saved;
+        self.progress.send_modify(|p| p.checkpoint = Some(saved.into()));
+        Ok(())
+    }
+
+    fn count_published(&self, receipts: u64) {
         let now = chrono::Utc::now();
         self.progress.send_modify(|p| {
-            p.state = state;
-            p.last_error = Some(error.to_owned());
-            p.last_error_at = Some(now);
+            p.published += receipts;
+            p.last_publish_at = Some(now);
         });
+    }
+
+    /// Waits for the next receipt in send order.
+    async fn next_receipt(&mut self) -> Result<(), HandleError> {
+        self.window.next().await.map_err(transport)?;
+        self.count_published(1);
+        Ok(())
+    }
+
+    /// Waits for every receipt in flight, up to `timeout` or the first failure.
+    async fn drain(&mut self, timeout: Duration) {
+        let published = self.window.drain(timeout).await;
+        if published > 0 {
+            self.count_published(published);
+        }
     }
 }
 
-/// Resolves once a stop is requested; never if the [`RelayTask`] was dropped (detached).
-async fn stop_requested(stop: &mut watch::Receiver<bool>) {
-    if stop.wait_for(|&stop| stop).await.is_err() {
-        std::future::pending::<()>().await;
+#[async_trait::async_trait]
+impl<T: Transport> LogHandler for Publishing<T> {
+    async fn resume(&mut self) -> Result<Resume, HandleError> {
+        if let Some(until) = self.stalled_until {
+            if Instant::now() < until {
+                return Ok(Resume {
+                    cursor: self.window.acked,
+                    failed: true,
+                });
+            }
+            self.stalled_until = None;
+        }
+        let cursor = self.checkpoints.load(&self.name).await.map_err(database)?;
+        self.window = Window::new(cursor);
+        self.saved = cursor;
+        self.progress.send_modify(|p| p.checkpoint = Some(cursor.into()));
+        Ok(Resume {
+            cursor,
+            failed: false,
+        })
+    }
+
+    async fn handle(&mut self, _from: LogCursor, events: &[RecordedEvent]) -> Result<(), HandleError> {
+        let mut messages = Vec::with_capacity(events.len());
+        for (index, event) in events.iter().enumerate() {
+            match encode(event, &self.upcasters) {
+                Ok(message) => messages.push(message),
+                Err(error) => {
+                    return Err(HandleError::Poison {
+                        index,
+                        reason: error.to_string(),
+                    })
+                }
+            }
+        }
+        // Say so first: a send can block while the broker is away, and the status must
+        // not claim "caught up" meanwhile.
+        self.set_state(RelayState::Publishing);
+        for message in messages {
+            while self.window.len() >= self.config.max_in_flight {
+                self.next_receipt().await?;
+                self.settle(false).await?;
+            }
+            let cursor = message.cursor;
+            let receipt = self.publisher().await?.send(message).await.map_err(transport)?;
+            self.window.push(cursor, receipt);
+        }
+        self.settle(false).await?;
+        self.set_state(RelayState::Publishing);
+        Ok(())
+    }
+
+    async fn caught_up(&mut self) -> Result<(), HandleError> {
+        while !self.window.is_empty() {
+            self.next_receipt().await?;
+        }
+        self.settle(true).await?;
+        self.set_state(RelayState::CaughtUp);
+        Ok(())
+    }
+
+    async fn stop_at(
+        &mut self,
+        _at: LogCursor,
+        _event: &RecordedEvent,
+        reason: &str,
+    ) -> Result<(), HandleError> {
+        // Let the events before it count as published before stalling.
+        self.drain(self.config.drain_timeout).await;
+        self.settle(true).await?;
+        self.stalled_until = Some(Instant::now() + self.config.max_backoff);
+        let now = chrono::Utc::now();
+        self.progress.send_modify(|p| {
+            p.last_error = Some(reason.to_owned());
+            p.last_error_at = Some(now);
+        });
+        tracing::error!(%reason, "relay stalled on an event it cannot map");
+        Ok(())
+    }
+
+    async fn end_session(&mut self, stopping: bool) {
+        if stopping {
+            self.drain(self.config.drain_timeout).await;
+        } else if let Ok(more) = self.window.take_ready() {
+            self.count_published(more);
+        }
+        if let Some(mut publisher) = self.publisher.take() {
+            publisher.close().await;
+        }
+        if self.window.acked != self.saved {
+            // Best effort: if it fails, the next session resends a little more.
+            let _ = self.save().await;
+        }
+        self.window = Window::new(self.saved);
+        self.progress.send_modify(|p| p.in_flight = 0);
     }
 }
 
@@ -566,20 +505,14 @@ impl Future for Tagged {
     }
 }
 
-/// Aborts a task when dropped: the log reader lives exactly as long as its session.
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// The events sent and not yet receipted, in send order, and the acknowledged cursor.
 struct Window {
     in_flight: FuturesOrdered<Tagged>,
     /// Every event up to here (in commit order) has its receipt.
     acked: LogCursor,
+    /// A receipt failed: the cursor stays before that event, whatever later receipts say
+    /// (they are sent again with it).
+    broken: bool,
 }
 
 impl Window {
@@ -587,6 +520,7 @@ impl Window {
         Self {
             in_flight: FuturesOrdered::new(),
             acked,
+            broken: false,
         }
     }
 
@@ -606,36 +540,60 @@ impl Window {
     /// that arrived early waits for the earlier ones): the acknowledged cursor only ever
     /// moves over a contiguous run of receipts.
     async fn next(&mut self) -> Result<(), PublishError> {
+        self.check()?;
         match self.in_flight.next().await {
-            Some((cursor, Ok(()))) => {
-                self.acked = cursor;
-                Ok(())
-            }
-            Some((_, Err(error))) => Err(error),
+            Some((cursor, result)) => self.acknowledge(cursor, result),
             None => Ok(()),
         }
     }
 
     /// Takes the receipts already arrived without waiting; returns how many.
     fn take_ready(&mut self) -> Result<u64, PublishError> {
+        self.check()?;
         let mut taken = 0;
         while let Some(Some((cursor, result))) = self.in_flight.next().now_or_never() {
-            result?;
-            self.acked = cursor;
+            self.acknowledge(cursor, result)?;
             taken += 1;
         }
         Ok(taken)
     }
 
-    /// Waits for the receipts in flight, up to `timeout` or the first failure.
-    async fn drain(&mut self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while !self.is_empty() {
-            match tokio::time::timeout_at(deadline, self.next()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => return,
+    fn check(&self) -> Result<(), PublishError> {
+        match self.broken {
+            true => Err(PublishError::Receipt("an earlier receipt failed".into())),
+            false => Ok(()),
+        }
+    }
+
+    fn acknowledge(
+        &mut self,
+        cursor: LogCursor,
+        receipt: Result<(), PublishError>,
+    ) -> Result<(), PublishError> {
+        match receipt {
+            Ok(()) => {
+                self.acked = cursor;
+                Ok(())
+            }
+            Err(error) => {
+                self.broken = true;
+                Err(error)
             }
         }
+    }
+
+    /// Waits for the receipts in flight, up to `timeout` or the first failure; how many
+    /// arrived.
+    async fn drain(&mut self, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        let mut arrived = 0;
+        while !self.is_empty() {
+            match tokio::time::timeout_at(deadline, self.next()).await {
+                Ok(Ok(())) => arrived += 1,
+                Ok(Err(_)) | Err(_) => break,
+            }
+        }
+        arrived
     }
 }
 
@@ -700,5 +658,9 @@ mod tests {
         window.next().await.unwrap();
         assert!(window.take_ready().is_err());
         assert_eq!(window.acked, cursor(1), "event 3 is resent with event 2");
+        // Taken after the failure, event 3's receipt does not move the cursor either.
+        assert!(window.take_ready().is_err());
+        assert!(window.next().await.is_err());
+        assert_eq!(window.acked, cursor(1));
     }
 }

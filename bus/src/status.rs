@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use store::reader::LogCursor;
+use store::LogCursor;
 use utoipa::ToSchema;
 
 /// What the relay is doing.

@@ -7,11 +7,10 @@
 mod common;
 
 use aggregates::campaign::CampaignCommand;
-use bus::{checkpoint, InProcessConfig, InProcessTransport, RelayConfig, RelayState};
+use bus::{InProcessConfig, InProcessTransport, RelayConfig, RelayState};
 use common::*;
 use std::collections::HashSet;
 use std::time::Duration;
-use store::reader::LogCursor;
 
 #[tokio::test]
 async fn every_committed_event_is_delivered_in_process_and_checkpointed_once_applied() {
@@ -58,8 +57,13 @@ async fn every_committed_event_is_delivered_in_process_and_checkpointed_once_app
     assert_eq!(status.progress.published, 6);
     relay.shutdown().await;
     assert_eq!(
-        checkpoint::load(&db.db, "pulsar").await.unwrap(),
-        LogCursor::START,
+        test_support::scalar(
+            &db.db,
+            "SELECT count(*) FROM relay_checkpoints WHERE relay = $1",
+            &["pulsar"]
+        )
+        .await,
+        0,
         "the in-process bus has a checkpoint of its own"
     );
 }
@@ -256,7 +260,7 @@ async fn a_relay_whose_lease_is_taken_stops_delivering_until_the_lease_expires_o
     // Another process's relay took the lease (this one was too slow to renew it).
     execute(
         &db.db,
-        "UPDATE relay_leases SET holder = 'another-process', expires_at = 9000000000000",
+        "UPDATE leases SET holder = 'another-process', expires_at = 9000000000000",
     )
     .await;
     eventually("the relay to notice and stand by", || async {
@@ -275,15 +279,14 @@ async fn a_relay_whose_lease_is_taken_stops_delivering_until_the_lease_expires_o
     );
 
     // The other relay died: its lease expires, and this one takes over.
-    execute(&db.db, "UPDATE relay_leases SET expires_at = 0").await;
+    execute(&db.db, "UPDATE leases SET expires_at = 0").await;
     caught_up(&handle).await;
     assert_eq!(recorder.deliveries().len(), 2);
 
     // A graceful stop gives the lease up: a restarted relay need not wait for it.
     relay.shutdown().await;
-    let leases: i64 = sqlx::query_scalar("SELECT count(*) FROM relay_leases")
-        .fetch_one(db.db.as_sqlite().unwrap().pool())
-        .await
-        .unwrap();
-    assert_eq!(leases, 0);
+    assert_eq!(
+        test_support::scalar(&db.db, "SELECT count(*) FROM leases", &[]).await,
+        0
+    );
 }

@@ -11,7 +11,7 @@ use contract::v1::{
 };
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use store::reader::{LogCursor, RecordedEvent};
+use store::{LogCursor, RecordedEvent};
 use uuid::Uuid;
 
 /// A stored domain event, as the relay reads it.

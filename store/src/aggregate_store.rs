@@ -1,23 +1,14 @@
 //! [`AlpesEventStore`]: the `cqrs_es::EventStore` of one aggregate type.
 
-use crate::database::Database;
-use crate::log::{AppendError, EventLog, IdempotencyClaim, NewEvent};
-use cqrs_es::persist::{EventUpcaster, PersistedEventStore};
+use crate::log::{Appended, CommitError, EventLog, IdempotencyClaim, NewEvent};
+use async_trait::async_trait;
+use cqrs_es::persist::{EventUpcaster, PersistedEventRepository, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, DomainEvent, EventEnvelope, EventStore};
 use lru::LruCache;
-use postgres_es::PostgresEventRepository;
-use sqlite_es::SqliteEventRepository;
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use uuid::Uuid;
-
-/// Metadata keys under which a committed envelope carries what the log assigned it.
-pub mod metadata_keys {
-    pub const EVENT_ID: &str = "event_id";
-    pub const POSITION: &str = "position";
-    pub const RECORDED_AT: &str = "recorded_at";
-}
 
 /// An aggregate loaded for a command, with what its commit needs to know.
 pub struct AlpesAggregateContext<A> {
@@ -40,20 +31,50 @@ impl<A: Aggregate> AggregateContext<A> for AlpesAggregateContext<A> {
     }
 }
 
+/// Loads an aggregate's stream: cqrs-es's `PersistedEventStore` over the backend's
+/// repository (postgres-es or sqlite-es), built by the backend's folder.
+#[async_trait]
+pub(crate) trait LoadStream<A: Aggregate>: Send + Sync {
+    async fn load_events(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>>;
+    /// (aggregate, version) as stored.
+    async fn load_aggregate(&self, aggregate_id: &str) -> Result<(A, usize), AggregateError<A::Error>>;
+}
+
+#[async_trait]
+impl<R, A> LoadStream<A> for PersistedEventStore<R, A>
+where
+    R: PersistedEventRepository + Send + Sync,
+    A: Aggregate + Send + Sync,
+{
+    async fn load_events(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        EventStore::load_events(self, aggregate_id).await
+    }
+
+    async fn load_aggregate(&self, aggregate_id: &str) -> Result<(A, usize), AggregateError<A::Error>> {
+        let loaded = EventStore::load_aggregate(self, aggregate_id).await?;
+        Ok((loaded.aggregate, loaded.current_sequence))
+    }
+}
+
 /// An event store for aggregates of type `A`.
 ///
 /// - Loads through postgres-es or sqlite-es (`PersistedEventStore` in event-store
 ///   mode, with our upcasters), or from an in-process cache of recently committed
 ///   aggregates.
-/// - Commits through [`EventLog::append`]: every committed envelope comes back with
-///   its `event_id`, global `position` and `recorded_at` in its metadata
-///   (see [`metadata_keys`]).
+/// - Commits through [`EventLog::append`] ([`AlpesEventStore::append`]), which answers
+///   what the log assigned to each event ([`Appended`]).
 ///
 /// cqrs-es's snapshot and aggregate-store modes are deliberately not used: in 0.5.0
 /// `commit` re-applies events that `EventSink::write` already applied.
 pub struct AlpesEventStore<A: Aggregate> {
     log: EventLog,
-    reader: StreamReader<A>,
+    reader: Box<dyn LoadStream<A>>,
     /// Aggregates as they were after their last commit from this process, with their
     /// version. `None`: caching disabled. Correct with several writers because a
     /// stale entry can only cause a failed append (primary key on the sequence),
@@ -63,20 +84,11 @@ pub struct AlpesEventStore<A: Aggregate> {
 
 impl<A> AlpesEventStore<A>
 where
-    A: Aggregate + Clone,
+    A: Aggregate + Clone + 'static,
 {
     /// `cache_capacity` aggregates are kept in memory (0 disables the cache).
     pub fn new(log: EventLog, upcasters: Vec<Box<dyn EventUpcaster>>, cache_capacity: usize) -> Self {
-        let reader = match log.database() {
-            Database::Postgres(pool) => StreamReader::Postgres(
-                PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()))
-                    .with_upcasters(upcasters),
-            ),
-            Database::Sqlite(db) => StreamReader::Sqlite(
-                PersistedEventStore::new_event_store(SqliteEventRepository::new(db.pool().clone()))
-                    .with_upcasters(upcasters),
-            ),
-        };
+        let reader = log.database().stream_loader(upcasters);
         Self {
             log,
             reader,
@@ -118,32 +130,62 @@ where
             lock(cache).put(aggregate_id, (aggregate, version));
         }
     }
-}
 
-/// Reads aggregate streams through the cqrs-es repository of the backend.
-enum StreamReader<A: Aggregate> {
-    Postgres(PersistedEventStore<PostgresEventRepository, A>),
-    Sqlite(PersistedEventStore<SqliteEventRepository, A>),
-}
-
-impl<A: Aggregate> StreamReader<A> {
-    async fn load_events(
+    /// Appends the events a command produced on `context` (whose aggregate already
+    /// applied them: `handle` wrote them through the `EventSink`), with the command's
+    /// metadata and idempotency key. What the log assigned to each, in order.
+    pub async fn append(
         &self,
-        aggregate_id: &str,
-    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
-        match self {
-            StreamReader::Postgres(store) => store.load_events(aggregate_id).await,
-            StreamReader::Sqlite(store) => store.load_events(aggregate_id).await,
+        events: &[A::Event],
+        context: AlpesAggregateContext<A>,
+        metadata: &HashMap<String, String>,
+    ) -> Result<Vec<Appended>, CommitError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
         }
-    }
-
-    /// (aggregate, version) as stored.
-    async fn load_aggregate(&self, aggregate_id: &str) -> Result<(A, usize), AggregateError<A::Error>> {
-        let loaded = match self {
-            StreamReader::Postgres(store) => store.load_aggregate(aggregate_id).await?,
-            StreamReader::Sqlite(store) => store.load_aggregate(aggregate_id).await?,
-        };
-        Ok((loaded.aggregate, loaded.current_sequence))
+        let new_events = events
+            .iter()
+            .enumerate()
+            .map(|(offset, event)| {
+                Ok(NewEvent {
+                    // v7: time-ordered, so the unique index on event_id stays append-mostly.
+                    event_id: Uuid::now_v7(),
+                    sequence: i64::try_from(context.version + 1 + offset)
+                        .map_err(|_| sqlx::Error::Protocol("sequence out of range".into()))?,
+                    event_type: event.event_type(),
+                    event_version: event.event_version(),
+                    payload: serde_json::to_value(event)
+                        .map_err(|error| sqlx::Error::Encode(Box::new(error)))?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let stored_metadata =
+            serde_json::to_value(metadata).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+        let appended = self
+            .log
+            .append(
+                A::TYPE,
+                &context.aggregate_id,
+                &new_events,
+                &stored_metadata,
+                context.idempotency.as_ref(),
+            )
+            .await;
+        match appended {
+            Ok(appended) => {
+                self.remember(
+                    context.aggregate_id,
+                    context.aggregate,
+                    context.version + events.len(),
+                );
+                Ok(appended)
+            }
+            Err(error) => {
+                // Whatever happened, the stream may now differ from our copy.
+                self.forget(&context.aggregate_id);
+                Err(error)
+            }
+        }
     }
 }
 
@@ -155,7 +197,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl<A> EventStore<A> for AlpesEventStore<A>
 where
-    A: Aggregate + Clone,
+    A: Aggregate + Clone + 'static,
 {
     type AC = AlpesAggregateContext<A>;
 
@@ -186,78 +228,31 @@ where
         })
     }
 
+    /// cqrs-es's commit, for use as a plain `EventStore`; the executor calls
+    /// [`AlpesEventStore::append`], which answers what the log assigned.
     async fn commit(
         &self,
         events: Vec<A::Event>,
         context: Self::AC,
         metadata: HashMap<String, String>,
     ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let new_events = events
-            .iter()
-            .enumerate()
-            .map(|(offset, event)| {
-                Ok(NewEvent {
-                    // v7: time-ordered, so the unique index on event_id stays append-mostly.
-                    event_id: Uuid::now_v7(),
-                    sequence: i64::try_from(context.version + 1 + offset)
-                        .map_err(|_| AggregateError::UnexpectedError("sequence out of range".into()))?,
-                    event_type: event.event_type(),
-                    event_version: event.event_version(),
-                    payload: serde_json::to_value(event)?,
-                })
-            })
-            .collect::<Result<Vec<_>, AggregateError<A::Error>>>()?;
-        let stored_metadata = serde_json::to_value(&metadata)?;
-
+        let aggregate_id = context.aggregate_id.clone();
         let appended = self
-            .log
-            .append(
-                A::TYPE,
-                &context.aggregate_id,
-                &new_events,
-                &stored_metadata,
-                context.idempotency.as_ref(),
-            )
-            .await;
-        let appended = match appended {
-            Ok(appended) => appended,
-            Err(error) => {
-                // Whatever happened, the stream may now differ from our copy.
-                self.forget(&context.aggregate_id);
-                return Err(match error {
-                    AppendError::StreamConflict => AggregateError::AggregateConflict,
-                    AppendError::Database(error) => AggregateError::DatabaseConnectionError(Box::new(error)),
-                    // Reported as-is so the executor can tell it apart (it downcasts).
-                    taken @ AppendError::IdempotencyKeyTaken => {
-                        AggregateError::UnexpectedError(Box::new(taken))
-                    }
-                });
-            }
-        };
-
-        let new_version = context.version + events.len();
-        let envelopes = events
+            .append(&events, context, &metadata)
+            .await
+            .map_err(|error| match error {
+                CommitError::StreamConflict => AggregateError::AggregateConflict,
+                other => AggregateError::DatabaseConnectionError(Box::new(other)),
+            })?;
+        Ok(events
             .into_iter()
-            .zip(new_events.iter().zip(&appended))
-            .map(|(payload, (new, stored))| {
-                let mut metadata = metadata.clone();
-                metadata.insert(metadata_keys::EVENT_ID.into(), new.event_id.to_string());
-                metadata.insert(metadata_keys::POSITION.into(), stored.position.to_string());
-                metadata.insert(metadata_keys::RECORDED_AT.into(), stored.recorded_at.to_rfc3339());
-                EventEnvelope {
-                    aggregate_id: context.aggregate_id.clone(),
-                    sequence: stored.sequence as usize,
-                    payload,
-                    metadata,
-                }
+            .zip(appended)
+            .map(|(payload, stored)| EventEnvelope {
+                aggregate_id: aggregate_id.clone(),
+                sequence: stored.sequence as usize,
+                payload,
+                metadata: metadata.clone(),
             })
-            .collect();
-        // `handle` wrote the events through the EventSink, which already applied them:
-        // the context's aggregate is the state after this commit.
-        self.remember(context.aggregate_id, context.aggregate, new_version);
-        Ok(envelopes)
+            .collect())
     }
 }

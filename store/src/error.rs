@@ -1,5 +1,6 @@
-//! Infrastructure errors of the store. The domain's rule violations are not here:
-//! they are the aggregates' own `Error` types, carried by
+//! Infrastructure errors of the store, and the one place that tells database errors
+//! apart ([`DbFault::of`]). The domain's rule violations are not here: they are the
+//! aggregates' own `Error` types, carried by
 //! [`CommandError::Domain`](crate::CommandError::Domain).
 
 /// Something went wrong below the domain: the database, a stored event that no
@@ -19,86 +20,153 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether a database error means "the database cannot be reached right now".
-    ///
-    /// Besides a connection that cannot be had, Postgres says so itself on a connection
-    /// it is closing: when it shuts down or restarts it ends every session with
-    /// `57P01 admin_shutdown` (or `57P02 crash_shutdown`), and while starting it refuses
-    /// with `57P03 cannot_connect_now`; `08…` are connection exceptions and `53300` too
-    /// many connections. A pooled connection learns of a restart only when it is next
-    /// used, so these are what the first requests after a restart meet (the fault soak,
-    /// `bench -- soak`, saw them answered 500 before they were counted here).
-    pub fn is_unreachable(error: &sqlx::Error) -> bool {
+    /// Whether the database could not be reached (the API answers 503, not 500).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Database(error) => DbFault::of(error) == DbFault::Unavailable,
+            _ => false,
+        }
+    }
+}
+
+/// Whose fault a database error is, which decides what its caller does: wait and
+/// retry, lose a race, or give up on the data. Every layer (the event log's append,
+/// the projectors, the tracking consumers, the API's status codes) asks this one
+/// function, so a SQLSTATE or a SQLite result code is interpreted in one place
+/// (each backend's codes in its own folder: `postgres/mod.rs`, `sqlite/mod.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbFault {
+    /// The database cannot be reached right now (down, restarting, no connection free
+    /// in time, its write lock held too long): the same statement may succeed later.
+    Unavailable,
+    /// A unique key refused the row: somebody else wrote it first. `constraint` names
+    /// what: the constraint on Postgres (`events_pkey`), the `table.column` list on
+    /// SQLite (`events.aggregate_type, events.aggregate_id, events.sequence`).
+    Conflict { constraint: String },
+    /// The database refused the data itself (a value it cannot store, a NOT NULL or
+    /// CHECK violated, a value of the wrong type): retrying cannot help. For a
+    /// consumer of events, the event's fault.
+    Data,
+    /// Anything else: a statement's bug, a missing table after a bad deploy, a lost
+    /// connection mid-transaction.
+    Other,
+}
+
+impl DbFault {
+    pub fn of(error: &sqlx::Error) -> DbFault {
         match error {
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => true,
-            sqlx::Error::Database(error) => error
-                .code()
-                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P") || code == "53300"),
-            _ => false,
+            | sqlx::Error::Tls(_) => DbFault::Unavailable,
+            sqlx::Error::Database(error) => crate::postgres::fault_of(error.as_ref())
+                .or_else(|| crate::sqlite::fault_of(error.as_ref()))
+                .unwrap_or(DbFault::Other),
+            sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => DbFault::Data,
+            _ => DbFault::Other,
         }
+    }
+
+    /// Whether the data is at fault (refused, or conflicting with a row already
+    /// there): for a consumer, the event it applies cannot be applied as it is.
+    pub fn is_the_datas(&self) -> bool {
+        matches!(self, DbFault::Data | DbFault::Conflict { .. })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::borrow::Cow;
-    use std::error::Error as StdError;
+    use sqlx::Connection;
+    use test_support::TestDb;
 
-    /// A database error with only a SQLSTATE, as the server sends it.
-    #[derive(Debug)]
-    struct Sqlstate(&'static str);
-
-    impl std::fmt::Display for Sqlstate {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "SQLSTATE {}", self.0)
+    /// The error of the last statement, after the others, on one connection.
+    async fn postgres_error(connection: &mut sqlx::PgConnection, statements: &[&str]) -> sqlx::Error {
+        let (failing, setup) = statements.split_last().unwrap();
+        for statement in setup {
+            sqlx::query(statement).execute(&mut *connection).await.unwrap();
         }
+        sqlx::query(failing).execute(connection).await.unwrap_err()
     }
 
-    impl StdError for Sqlstate {}
-
-    impl sqlx::error::DatabaseError for Sqlstate {
-        fn message(&self) -> &str {
-            self.0
+    async fn sqlite_error(statements: &[&str]) -> sqlx::Error {
+        let mut connection = sqlx::SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        let (failing, setup) = statements.split_last().unwrap();
+        for statement in setup {
+            sqlx::query(statement).execute(&mut connection).await.unwrap();
         }
-        fn code(&self) -> Option<Cow<'_, str>> {
-            Some(Cow::Borrowed(self.0))
-        }
-        fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static) {
-            self
-        }
-        fn as_error_mut(&mut self) -> &mut (dyn StdError + Send + Sync + 'static) {
-            self
-        }
-        fn into_error(self: Box<Self>) -> Box<dyn StdError + Send + Sync + 'static> {
-            self
-        }
-        fn kind(&self) -> sqlx::error::ErrorKind {
-            sqlx::error::ErrorKind::Other
-        }
+        sqlx::query(failing).execute(&mut connection).await.unwrap_err()
     }
 
-    fn database_error(code: &'static str) -> sqlx::Error {
-        sqlx::Error::Database(Box::new(Sqlstate(code)))
+    #[tokio::test]
+    async fn postgres_errors_are_told_apart_by_sqlstate_on_postgres() {
+        let test = TestDb::postgres().await;
+        let mut connection = sqlx::PgConnection::connect(&test.url).await.unwrap();
+        let table = "CREATE TABLE t (k text CONSTRAINT t_key PRIMARY KEY, n integer NOT NULL CHECK (n > 0))";
+        let fault = DbFault::of(
+            &postgres_error(
+                &mut connection,
+                &[
+                    table,
+                    "INSERT INTO t VALUES ('a', 1)",
+                    "INSERT INTO t VALUES ('a', 2)",
+                ],
+            )
+            .await,
+        );
+        assert_eq!(
+            fault,
+            DbFault::Conflict {
+                constraint: "t_key".into()
+            }
+        );
+        for refused in [
+            "INSERT INTO t VALUES ('b', NULL)",
+            "INSERT INTO t VALUES ('b', 0)",
+            "INSERT INTO t VALUES ('b', 'x')",
+        ] {
+            let error = postgres_error(&mut connection, &[refused]).await;
+            assert_eq!(DbFault::of(&error), DbFault::Data, "{refused}: {error}");
+        }
+        for broken in ["INSERT INTO nowhere VALUES (1)", "SELEKT 1"] {
+            let error = postgres_error(&mut connection, &[broken]).await;
+            assert_eq!(DbFault::of(&error), DbFault::Other, "{broken}: {error}");
+        }
+        // A server that ends the session (as on a restart: 57P01 admin_shutdown).
+        let error = postgres_error(
+            &mut connection,
+            &["SELECT pg_terminate_backend(pg_backend_pid())"],
+        )
+        .await;
+        assert_eq!(DbFault::of(&error), DbFault::Unavailable, "{error}");
+        assert_eq!(DbFault::of(&sqlx::Error::PoolTimedOut), DbFault::Unavailable);
     }
 
-    #[test]
-    fn a_server_shutting_down_or_starting_is_unreachable() {
-        for code in ["57P01", "57P02", "57P03", "08006", "53300"] {
-            assert!(StoreError::is_unreachable(&database_error(code)), "{code}");
+    #[tokio::test]
+    async fn sqlite_errors_are_told_apart_by_result_code() {
+        let table = "CREATE TABLE t (x text NOT NULL UNIQUE CHECK (x <> 'bad')) STRICT";
+        for refused in [
+            "INSERT INTO t VALUES (NULL)",
+            "INSERT INTO t VALUES ('bad')",
+            "INSERT INTO t VALUES (x'00ff')", // a blob in a STRICT text column
+        ] {
+            let error = sqlite_error(&[table, refused]).await;
+            assert_eq!(DbFault::of(&error), DbFault::Data, "{refused}: {error}");
         }
-        assert!(StoreError::is_unreachable(&sqlx::Error::PoolTimedOut));
-    }
+        let duplicate =
+            sqlite_error(&[table, "INSERT INTO t VALUES ('a')", "INSERT INTO t VALUES ('a')"]).await;
+        assert_eq!(
+            DbFault::of(&duplicate),
+            DbFault::Conflict {
+                constraint: "t.x".into()
+            }
+        );
+        assert!(DbFault::of(&duplicate).is_the_datas());
 
-    #[test]
-    fn errors_about_the_statement_or_the_data_are_not() {
-        // unique violation, undefined column, serialization failure
-        for code in ["23505", "42703", "40001"] {
-            assert!(!StoreError::is_unreachable(&database_error(code)), "{code}");
-        }
-        assert!(!StoreError::is_unreachable(&sqlx::Error::RowNotFound));
+        let missing_table = sqlite_error(&["INSERT INTO nowhere VALUES (1)"]).await;
+        assert_eq!(DbFault::of(&missing_table), DbFault::Other, "{missing_table}");
+        let read_only = sqlite_error(&[table, "PRAGMA query_only = ON", "INSERT INTO t VALUES ('a')"]).await;
+        assert!(!DbFault::of(&read_only).is_the_datas(), "{read_only}");
     }
 }

@@ -4,12 +4,12 @@
 //! `EventStore::commit`), not `CqrsFramework::execute`, because the caller must get
 //! back what was committed (event ids, version, position) and `execute` returns `()`.
 
-use crate::aggregate_store::{metadata_keys, AlpesEventStore};
-use crate::error::StoreError;
+use crate::aggregate_store::AlpesEventStore;
+use crate::error::{DbFault, StoreError};
 use crate::locks::KeyedLocks;
-use crate::log::{AppendError, IdempotencyClaim};
+use crate::log::{CommitError, IdempotencyClaim};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore};
+use cqrs_es::{Aggregate, AggregateError, EventStore};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -74,8 +74,9 @@ pub struct CommandExecutor<A: Aggregate> {
     max_attempts: u32,
 }
 
-/// What one attempt ended with, when it did not end the command.
-enum Retry {
+/// What one attempt ended with, when it did not fail the command.
+enum Attempt {
+    Committed(CommandOutcome),
     /// Someone else wrote the stream: re-load and re-validate.
     Conflict,
     /// A concurrent request with our idempotency key committed first.
@@ -84,7 +85,7 @@ enum Retry {
 
 impl<A> CommandExecutor<A>
 where
-    A: Aggregate + Clone,
+    A: Aggregate + Clone + 'static,
     A::Command: Clone,
 {
     pub fn new(store: AlpesEventStore<A>, services: A::Services) -> Self {
@@ -119,9 +120,9 @@ where
                 .attempt(aggregate_id, command.clone(), &options, assume_new)
                 .await
             {
-                Ok(Ok(outcome)) => return Ok(outcome),
-                Ok(Err(Retry::Conflict)) => tracing::debug!(attempts, "concurrent write, retrying"),
-                Ok(Err(Retry::IdempotencyKeyTaken)) => {
+                Ok(Attempt::Committed(outcome)) => return Ok(outcome),
+                Ok(Attempt::Conflict) => tracing::debug!(attempts, "concurrent write, retrying"),
+                Ok(Attempt::IdempotencyKeyTaken) => {
                     if let Some(outcome) = self.replay(options.idempotency.as_ref()).await? {
                         return Ok(outcome);
                     }
@@ -141,15 +142,14 @@ where
         Err(CommandError::Conflict { attempts })
     }
 
-    /// One load, handle, commit. The outer `Result` ends the command; the inner one
-    /// says whether to try again.
+    /// One load, handle, commit.
     async fn attempt(
         &self,
         aggregate_id: &str,
         command: A::Command,
         options: &CommandOptions,
         assume_new: bool,
-    ) -> Result<Result<CommandOutcome, Retry>, CommandError<A::Error>> {
+    ) -> Result<Attempt, CommandError<A::Error>> {
         let mut context = if assume_new {
             self.store.new_context(aggregate_id)
         } else {
@@ -185,48 +185,48 @@ where
                 // A stale cached copy must not refuse a valid command: decide on the
                 // database's state instead.
                 self.store.forget(aggregate_id);
-                return Ok(Err(Retry::Conflict));
+                return Ok(Attempt::Conflict);
             }
             return Err(CommandError::Domain(refused));
         }
         let events = sink.collect().await;
         let version = context.version;
 
-        match self.store.commit(events, context, options.metadata.clone()).await {
-            Ok(envelopes) if envelopes.is_empty() => {
-                let position = self
-                    .store
-                    .log()
-                    .position_of(A::TYPE, aggregate_id, version as i64)
-                    .await
-                    .map_err(StoreError::from)?
-                    .unwrap_or(0);
-                Ok(Ok(CommandOutcome {
+        match self.store.append(&events, context, &options.metadata).await {
+            Ok(appended) => {
+                let (version, position) = match appended.last() {
+                    Some(last) => (last.sequence as usize, last.position),
+                    // Nothing to commit: the answer still carries the aggregate's
+                    // version and a read-your-writes token.
+                    None => {
+                        let position = self
+                            .store
+                            .log()
+                            .position_of(A::TYPE, aggregate_id, version as i64)
+                            .await
+                            .map_err(StoreError::from)?
+                            .unwrap_or(0);
+                        (version, position)
+                    }
+                };
+                Ok(Attempt::Committed(CommandOutcome {
                     aggregate_id: aggregate_id.to_owned(),
                     version,
-                    event_ids: Vec::new(),
+                    event_ids: appended.iter().map(|event| event.event_id).collect(),
                     position,
                     replayed: false,
                 }))
             }
-            Ok(envelopes) => Ok(Ok(outcome_of(aggregate_id, &envelopes)?)),
-            Err(AggregateError::AggregateConflict) => match options.expected_version {
+            Err(CommitError::StreamConflict) => match options.expected_version {
                 // The client named a version and someone else moved past it.
                 Some(expected) => Err(CommandError::VersionMismatch {
                     expected,
                     actual: version + 1,
                 }),
-                None => Ok(Err(Retry::Conflict)),
+                None => Ok(Attempt::Conflict),
             },
-            Err(AggregateError::UnexpectedError(error))
-                if matches!(
-                    error.downcast_ref::<AppendError>(),
-                    Some(AppendError::IdempotencyKeyTaken)
-                ) =>
-            {
-                Ok(Err(Retry::IdempotencyKeyTaken))
-            }
-            Err(error) => Err(infrastructure(error)),
+            Err(CommitError::IdempotencyKeyTaken) => Ok(Attempt::IdempotencyKeyTaken),
+            Err(CommitError::Database(error)) => Err(CommandError::Store(StoreError::from(error))),
         }
     }
 
@@ -251,48 +251,16 @@ where
         let (version, position) = earlier
             .events
             .last()
-            .map(|&(sequence, _, position)| (sequence as usize, position))
+            .map(|event| (event.sequence as usize, event.position))
             .unwrap_or_default();
         Ok(Some(CommandOutcome {
             aggregate_id: earlier.aggregate_id,
             version,
-            event_ids: earlier.events.iter().map(|&(_, event_id, _)| event_id).collect(),
+            event_ids: earlier.events.iter().map(|event| event.event_id).collect(),
             position,
             replayed: true,
         }))
     }
-}
-
-/// Reads what the store put in the committed envelopes' metadata.
-fn outcome_of<A: Aggregate>(
-    aggregate_id: &str,
-    envelopes: &[EventEnvelope<A>],
-) -> Result<CommandOutcome, StoreError> {
-    let field = |envelope: &EventEnvelope<A>, key: &str| {
-        envelope
-            .metadata
-            .get(key)
-            .cloned()
-            .ok_or_else(|| StoreError::EventStore(format!("committed envelope without {key}")))
-    };
-    let mut event_ids = Vec::with_capacity(envelopes.len());
-    let mut position = 0;
-    let mut version = 0;
-    for envelope in envelopes {
-        let event_id = field(envelope, metadata_keys::EVENT_ID)?;
-        event_ids.push(Uuid::parse_str(&event_id).map_err(|e| StoreError::EventStore(e.to_string()))?);
-        position = field(envelope, metadata_keys::POSITION)?
-            .parse()
-            .map_err(|e: std::num::ParseIntError| StoreError::EventStore(e.to_string()))?;
-        version = envelope.sequence;
-    }
-    Ok(CommandOutcome {
-        aggregate_id: aggregate_id.to_owned(),
-        version,
-        event_ids,
-        position,
-        replayed: false,
-    })
 }
 
 /// A cqrs-es error that is not the domain's: the store failed. Whether the
@@ -309,7 +277,7 @@ fn infrastructure<E: std::error::Error>(error: AggregateError<E>) -> CommandErro
     let unreachable = matches!(error, AggregateError::DatabaseConnectionError(_))
         || source
             .and_then(|s| s.downcast_ref::<sqlx::Error>())
-            .is_some_and(StoreError::is_unreachable);
+            .is_some_and(|error| DbFault::of(error) == DbFault::Unavailable);
     match error {
         AggregateError::UserError(domain) => CommandError::Domain(domain),
         other if unreachable => CommandError::Store(StoreError::Unavailable(other.to_string())),

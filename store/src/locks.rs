@@ -39,6 +39,7 @@ impl KeyedLocks {
     }
 
     /// How many keys are remembered (for tests: the map must not grow without bound).
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.locks
             .lock()
@@ -46,6 +47,7 @@ impl KeyedLocks {
             .len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -48,11 +48,7 @@ fn create() -> CampaignCommand {
 /// Postgres horizon waits for other tests' transactions).
 async fn count_events(db: &Database, id: &str) -> i64 {
     const SQL: &str = "SELECT count(*) FROM events WHERE aggregate_id = $1";
-    match db {
-        Database::Postgres(pool) => sqlx::query_scalar(SQL).bind(id).fetch_one(pool).await,
-        Database::Sqlite(db) => sqlx::query_scalar(SQL).bind(id).fetch_one(db.pool()).await,
-    }
-    .unwrap()
+    test_support::scalar(db, SQL, &[id]).await
 }
 
 #[tokio::test]

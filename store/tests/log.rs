@@ -2,9 +2,7 @@
 //! the SQLite file's durability settings.
 
 use chrono::Utc;
-use store::log::{AppendError, IdempotencyClaim, NewEvent};
-use store::reader::{self, LogCursor};
-use store::EventLog;
+use store::{CommitError, EventLog, IdempotencyClaim, LogCursor, NewEvent};
 use test_support::TestDb;
 use uuid::Uuid;
 
@@ -46,7 +44,7 @@ async fn appended_events_read_back_in_commit_order_with_what_the_log_assigned() 
     // (other tests' included): wait for it, as a log reader does.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let read = loop {
-        let read = reader::read_after(&db.db, LogCursor::START, 10).await.unwrap();
+        let read = db.db.read_after(LogCursor::START, 10).await.unwrap();
         if read.len() == 3 || std::time::Instant::now() > deadline {
             break read;
         }
@@ -61,25 +59,18 @@ async fn appended_events_read_back_in_commit_order_with_what_the_log_assigned() 
     assert_eq!(read[1].payload, serde_json::json!({ "n": 2 }));
     assert_eq!(read[2].metadata, serde_json::json!({ "by": "test" }));
     assert!(read[0].recorded_at >= before && read[0].recorded_at <= Utc::now());
-    assert_eq!(reader::head_position(&db.db).await.unwrap(), second[0].position);
-    assert_eq!(reader::count_after(&db.db, read[0].cursor).await.unwrap(), 2);
-    assert!(!reader::any_after(&db.db, read[2].cursor).await.unwrap());
+    assert_eq!(db.db.head_position().await.unwrap(), second[0].position);
+    assert_eq!(db.db.count_after(read[0].cursor).await.unwrap(), 2);
+    assert!(!db.db.any_after(read[2].cursor).await.unwrap());
     assert_eq!(
-        reader::covers(&db.db, read[1].cursor, first[0].position)
-            .await
-            .unwrap(),
+        db.db.covers(read[1].cursor, first[0].position).await.unwrap(),
         Some(true)
     );
     assert_eq!(
-        reader::covers(&db.db, read[0].cursor, second[0].position)
-            .await
-            .unwrap(),
+        db.db.covers(read[0].cursor, second[0].position).await.unwrap(),
         Some(false)
     );
-    assert_eq!(
-        reader::covers(&db.db, read[0].cursor, 999_999).await.unwrap(),
-        None
-    );
+    assert_eq!(db.db.covers(read[0].cursor, 999_999).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -102,15 +93,15 @@ async fn a_taken_sequence_and_a_taken_idempotency_key_are_told_apart_and_write_n
         .await;
 
     assert!(
-        matches!(conflict, Err(AppendError::StreamConflict)),
+        matches!(conflict, Err(CommitError::StreamConflict)),
         "{conflict:?}"
     );
     assert!(
-        matches!(reused, Err(AppendError::IdempotencyKeyTaken)),
+        matches!(reused, Err(CommitError::IdempotencyKeyTaken)),
         "{reused:?}"
     );
     // The refused append of "b" left no event behind.
-    assert_eq!(reader::count_after(&db.db, LogCursor::START).await.unwrap(), 1);
+    assert_eq!(db.db.count_after(LogCursor::START).await.unwrap(), 1);
     let outcome = log.find_idempotent_outcome("key-1").await.unwrap().unwrap();
     assert_eq!(outcome.aggregate_id, "a");
     assert_eq!(outcome.request_hash, vec![1, 2, 3]);
@@ -179,7 +170,7 @@ async fn writers_cancelled_at_any_point_leave_the_sqlite_file_writable() {
 
 /// Waits until the waker has seen its first wake-up: the LISTEN connection is up (it
 /// bumps once when it starts listening), so later notifications reach it.
-async fn listening(waker: &mut store::reader::LogWaker) {
+async fn listening(waker: &mut store::LogWaker) {
     assert!(
         waker.wait(std::time::Duration::from_secs(10)).await,
         "the waker never started listening"
@@ -191,7 +182,7 @@ async fn readers_are_woken_after_appends_commit_and_not_by_rows_written_behind_t
     // Arrange
     let db = TestDb::postgres().await;
     let log = EventLog::new(db.db.clone());
-    let mut waker = store::reader::LogWaker::spawn(&db.db);
+    let mut waker = store::LogWaker::spawn(&db.db);
     listening(&mut waker).await;
 
     // Act 1: a row inserted by SQL, not through the log (no trigger notifies any more).
@@ -220,7 +211,7 @@ async fn the_wake_up_leaves_its_connection_with_synchronous_commits_on_postgres(
     // Arrange: one connection, shared by the append and by the NOTIFY after it (which
     // commits with synchronous_commit off, for its own transaction only).
     let db = TestDb::postgres().await;
-    let pool = store::connect_lazy(db.url.parse().unwrap(), 1);
+    let pool = store::postgres::connect_lazy(db.url.parse().unwrap(), 1);
     let log = EventLog::new(pool.clone());
     let mut listener = appends_listener(&db).await;
 
@@ -242,7 +233,7 @@ async fn the_wake_up_leaves_its_connection_with_synchronous_commits_on_postgres(
 async fn a_pooled_connection_that_died_while_idle_is_replaced_before_use_on_postgres() {
     // Arrange: a pool of one connection, used once, then killed by the server.
     let db = TestDb::postgres().await;
-    let pool = store::connect_lazy(db.url.parse().unwrap(), 1);
+    let pool = store::postgres::connect_lazy(db.url.parse().unwrap(), 1);
     let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
         .fetch_one(&pool)
         .await
@@ -271,7 +262,7 @@ async fn a_pooled_connection_that_died_while_idle_is_replaced_before_use_on_post
 /// process's reader has.
 async fn appends_listener(db: &TestDb) -> sqlx::postgres::PgListener {
     let mut listener = sqlx::postgres::PgListener::connect(&db.url).await.unwrap();
-    listener.listen(reader::APPENDED_CHANNEL).await.unwrap();
+    listener.listen(store::postgres::APPENDED_CHANNEL).await.unwrap();
     listener
 }
 

@@ -65,7 +65,7 @@ impl TestDb {
         admin.close().await;
         let url = format!("{}/{name}", database_server());
         let pool = PgPool::connect(&url).await.expect("connect to the test database");
-        let db = Database::Postgres(pool);
+        let db = Database::from(pool);
         db.migrate().await.expect("migrations");
         TestDb {
             db,
@@ -107,6 +107,60 @@ impl TestDb {
             .as_postgres()
             .expect("this test needs Postgres (TestDb::postgres())")
     }
+}
+
+/// Runs `sql` on either backend, with `$1`, `$2`, … bound to `args`, and reads the
+/// first column of its one row as an integer: for tests that look at tables directly
+/// (`SELECT count(*) FROM events WHERE aggregate_id = $1`).
+pub async fn scalar(db: &Database, sql: &str, args: &[&str]) -> i64 {
+    if let Some(pool) = db.as_postgres() {
+        let mut query = sqlx::query_scalar(sql);
+        for arg in args {
+            query = query.bind(*arg);
+        }
+        return query
+            .fetch_one(pool)
+            .await
+            .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    }
+    let sqlite = db.as_sqlite().expect("a database of one of the two backends");
+    let mut query = sqlx::query_scalar(sql);
+    for arg in args {
+        query = query.bind(*arg);
+    }
+    query
+        .fetch_one(sqlite.pool())
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+}
+
+/// Runs a write statement on either backend (`$1`, … bound to `args`); the rows it
+/// changed. On SQLite it takes this process's writer turn, as every write does.
+pub async fn execute(db: &Database, sql: &str, args: &[&str]) -> u64 {
+    if let Some(pool) = db.as_postgres() {
+        let mut query = sqlx::query(sql);
+        for arg in args {
+            query = query.bind(*arg);
+        }
+        return query
+            .execute(pool)
+            .await
+            .unwrap_or_else(|error| panic!("{sql}: {error}"))
+            .rows_affected();
+    }
+    let sqlite = db.as_sqlite().expect("a database of one of the two backends");
+    let mut write = sqlite.begin_write().await.expect("a write transaction");
+    let mut query = sqlx::query(sql);
+    for arg in args {
+        query = query.bind(*arg);
+    }
+    let changed = query
+        .execute(&mut *write)
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+        .rows_affected();
+    write.commit().await.expect("commit");
+    changed
 }
 
 impl Drop for TestDb {

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use store::{AlpesEventStore, CommandExecutor, CommandOptions, Database, EventLog};
+use store::{AlpesEventStore, CommandExecutor, CommandOptions, Database, EventLog, NewEvent};
 use uuid::Uuid;
 
 /// How long a test waits for what should happen in well under a second.
@@ -168,23 +168,27 @@ pub fn in_process_transport(subscriber: &Arc<Recorder>) -> InProcessTransport {
     transport
 }
 
-/// Every committed event: event id → (aggregate id, sequence).
+/// Every committed event: event id → (aggregate id, sequence). Read from the table,
+/// not through the log's commit-order reader (whose Postgres horizon waits for other
+/// tests' transactions).
 pub async fn committed_events(database: &Database) -> HashMap<Uuid, (String, i64)> {
-    let rows: Vec<(Uuid, String, i64)> = match database {
-        Database::Postgres(pool) => sqlx::query_as("SELECT event_id, aggregate_id, sequence FROM events")
+    const SQL: &str = "SELECT event_id, aggregate_id, sequence FROM events";
+    let rows: Vec<(Uuid, String, i64)> = if let Some(pool) = database.as_postgres() {
+        sqlx::query_as(SQL)
             .fetch_all(pool)
             .await
-            .expect("read the events"),
-        Database::Sqlite(db) => {
-            let rows: Vec<(String, String, i64)> =
-                sqlx::query_as("SELECT event_id, aggregate_id, sequence FROM events")
-                    .fetch_all(db.pool())
-                    .await
-                    .expect("read the events");
-            rows.into_iter()
-                .map(|(id, aggregate, sequence)| (id.parse().expect("a UUID"), aggregate, sequence))
-                .collect()
-        }
+            .expect("read the events")
+    } else {
+        let sqlite = database
+            .as_sqlite()
+            .expect("a database of one of the two backends");
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(SQL)
+            .fetch_all(sqlite.pool())
+            .await
+            .expect("read the events");
+        rows.into_iter()
+            .map(|(id, aggregate, sequence)| (id.parse().expect("a UUID"), aggregate, sequence))
+            .collect()
     };
     rows.into_iter()
         .map(|(event_id, aggregate_id, sequence)| (event_id, (aggregate_id, sequence)))
@@ -194,43 +198,22 @@ pub async fn committed_events(database: &Database) -> HashMap<Uuid, (String, i64
 /// Appends an event of a type the relay cannot map (an aggregate type it knows nothing
 /// about), as a newer application's event would be.
 pub async fn append_unmappable_event(database: &Database) {
-    match database {
-        Database::Postgres(pool) => sqlx::query(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-             VALUES ('Invoice', 'i-1', 1, 'InvoiceSent', '1.0', '\"InvoiceSent\"', '{}')",
-        )
-        .execute(pool)
+    let event = NewEvent {
+        event_id: Uuid::now_v7(),
+        sequence: 1,
+        event_type: "InvoiceSent".into(),
+        event_version: "1.0".into(),
+        payload: serde_json::json!("InvoiceSent"),
+    };
+    EventLog::new(database.clone())
+        .append("Invoice", "i-1", &[event], &serde_json::json!({}), None)
         .await
-        .map(drop),
-        Database::Sqlite(db) => {
-            let mut write = db.begin_write().await.expect("a write");
-            sqlx::query(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload,
-                                     metadata, event_id, recorded_at)
-                 VALUES ('Invoice', 'i-1', 1, 'InvoiceSent', '1.0', '\"InvoiceSent\"', '{}', $1,
-                         strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
-            )
-            .bind(Uuid::now_v7().to_string())
-            .execute(&mut *write)
-            .await
-            .expect("appended");
-            write.commit().await.map(|()| db.notify_appended())
-        }
-    }
-    .expect("an unmappable event appended");
+        .expect("an unmappable event appended");
 }
 
 /// Runs a statement on either backend (SQLite: through the writer turn).
 pub async fn execute(database: &Database, sql: &str) {
-    match database {
-        Database::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
-        Database::Sqlite(db) => {
-            let mut write = db.begin_write().await.expect("a write");
-            sqlx::query(sql).execute(&mut *write).await.expect("executed");
-            write.commit().await
-        }
-    }
-    .expect("statement executed");
+    test_support::execute(database, sql, &[]).await;
 }
 
 /// What [`Recorder`] does with a delivery.

@@ -18,7 +18,7 @@ WITH appended AS (
              WITH ORDINALITY AS e (sequence, event_type, event_version, payload, event_id, n)
     -- positions are drawn in this order, so they grow with the sequence
     ORDER BY e.n
-    RETURNING sequence, position, recorded_at
+    RETURNING event_id, sequence, position, recorded_at
 ),
 remembered AS (
     INSERT INTO command_idempotency (idempotency_key, request_hash, aggregate_type, aggregate_id,
@@ -26,6 +26,6 @@ remembered AS (
     SELECT $9, $10, $1, $2, $11, $12
     WHERE $9::text IS NOT NULL
 )
-SELECT sequence, position, recorded_at
+SELECT event_id, sequence, position, recorded_at
 FROM appended
 ORDER BY sequence

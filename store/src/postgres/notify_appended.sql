@@ -1,5 +1,5 @@
--- Wakes the log's readers (LISTEN alpes_events_appended, store/src/reader.rs) after
--- appends committed. Sent by store/src/notifier.rs, once per round of appends, in an
+-- Wakes the log's readers (LISTEN alpes_events_appended, store/src/postgres/mod.rs) after
+-- appends committed. Sent by store/src/postgres/notifier.rs, once per round of appends, in an
 -- implicit transaction of its own.
 -- synchronous_commit off, for this transaction only (set_config's `true`): its commit
 -- does not wait for a WAL flush. A notification needs no durability, and NOTIFY holds

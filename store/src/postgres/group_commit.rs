@@ -12,9 +12,10 @@
 //! - Readers are told after the batch committed ([`AppendNotifier`]), not from inside
 //!   it: a NOTIFY inside the transaction would serialise the commits' WAL flushes.
 
-use crate::log::{AppendError, Appended, IdempotencyClaim, NewEvent};
-use crate::notifier::AppendNotifier;
-use sqlx::{PgPool, Row};
+use super::notifier::AppendNotifier;
+use crate::log::{Appended, CommitError};
+use crate::storage::Append;
+use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -26,22 +27,11 @@ const WRITERS: usize = 4;
 /// Commands per batch at most (bounds the statement's size).
 const MAX_BATCH: usize = 128;
 
-/// One command's append.
-#[derive(Debug)]
-pub(crate) struct AppendRequest {
-    pub aggregate_type: String,
-    pub aggregate_id: String,
-    pub events: Vec<NewEvent>,
-    /// JSON text, shared by the command's events.
-    pub metadata: String,
-    pub claim: Option<IdempotencyClaim>,
-}
-
 /// An append waiting for its batch, and where its answer goes.
 #[derive(Debug)]
 struct PendingAppend {
-    request: AppendRequest,
-    reply: oneshot::Sender<Result<Vec<Appended>, AppendError>>,
+    request: Append,
+    reply: oneshot::Sender<Result<Vec<Appended>, CommitError>>,
 }
 
 /// The queue appends wait in, and the writers that drain it (spawned on first use,
@@ -62,16 +52,16 @@ impl GroupCommit {
         Self { queue }
     }
 
-    pub async fn append(&self, request: AppendRequest) -> Result<Vec<Appended>, AppendError> {
+    pub async fn append(&self, request: Append) -> Result<Vec<Appended>, CommitError> {
         let (reply, answer) = oneshot::channel();
         if self.queue.send(PendingAppend { request, reply }).await.is_err() {
-            return Err(AppendError::Database(sqlx::Error::PoolClosed));
+            return Err(CommitError::Database(sqlx::Error::PoolClosed));
         }
         // A writer that died (its runtime shut down) drops the reply: report it as the
         // database being gone, which the API answers with a 503.
         answer
             .await
-            .unwrap_or(Err(AppendError::Database(sqlx::Error::PoolClosed)))
+            .unwrap_or(Err(CommitError::Database(sqlx::Error::PoolClosed)))
     }
 }
 
@@ -117,7 +107,7 @@ async fn write(pool: &PgPool, batch: Vec<PendingAppend>) {
                         .map(|event| appended.remove(&event.event_id))
                         .collect::<Option<Vec<_>>>()
                         .ok_or_else(|| {
-                            AppendError::Database(sqlx::Error::Protocol(
+                            CommitError::Database(sqlx::Error::Protocol(
                                 "the batch append did not return every event".into(),
                             ))
                         });
@@ -131,20 +121,12 @@ async fn write(pool: &PgPool, batch: Vec<PendingAppend>) {
         }
     }
     for PendingAppend { request, reply } in batch {
-        let answer = crate::log::append_postgres(
-            pool,
-            &request.aggregate_type,
-            &request.aggregate_id,
-            &request.events,
-            &request.metadata,
-            request.claim.as_ref(),
-        )
-        .await;
+        let answer = super::append_one(pool, &request).await;
         let _ = reply.send(answer);
     }
 }
 
-/// Every command of the batch in one statement (`sql/postgres/append_batch.sql`);
+/// Every command of the batch in one statement (`append_batch.sql`);
 /// what the log assigned, by event id.
 async fn append_batch(
     pool: &PgPool,
@@ -153,7 +135,7 @@ async fn append_batch(
     let requests = || batch.iter().map(|pending| &pending.request);
     let events = || requests().flat_map(|p| p.events.iter().map(move |e| (p, e)));
     let claims = || requests().filter_map(|p| p.claim.as_ref().map(|claim| (p, claim)));
-    let rows = sqlx::query(include_str!("../sql/postgres/append_batch.sql"))
+    let rows = sqlx::query(include_str!("append_batch.sql"))
         .bind(
             events()
                 .map(|(p, _)| p.aggregate_type.as_str())
@@ -188,14 +170,8 @@ async fn append_batch(
         .await?;
     rows.iter()
         .map(|row| {
-            Ok((
-                row.try_get("event_id")?,
-                Appended {
-                    sequence: row.try_get("sequence")?,
-                    position: row.try_get("position")?,
-                    recorded_at: row.try_get("recorded_at")?,
-                },
-            ))
+            let appended = super::appended(row)?;
+            Ok((appended.event_id, appended))
         })
         .collect()
 }
@@ -205,14 +181,11 @@ mod tests {
     //! The batch path called directly (which appends share a batch depends on timing
     //! otherwise): a clean batch, and one with a conflict and a taken key.
     use super::*;
+    use crate::log::{IdempotencyClaim, NewEvent};
     use test_support::TestDb;
 
-    fn request(
-        aggregate_id: &str,
-        sequences: std::ops::RangeInclusive<i64>,
-        key: Option<&str>,
-    ) -> AppendRequest {
-        AppendRequest {
+    fn request(aggregate_id: &str, sequences: std::ops::RangeInclusive<i64>, key: Option<&str>) -> Append {
+        Append {
             aggregate_type: "Thing".into(),
             aggregate_id: aggregate_id.into(),
             events: sequences
@@ -233,10 +206,7 @@ mod tests {
     }
 
     /// Writes `requests` as one batch; the answers in order.
-    async fn write_batch(
-        pool: &PgPool,
-        requests: Vec<AppendRequest>,
-    ) -> Vec<Result<Vec<Appended>, AppendError>> {
+    async fn write_batch(pool: &PgPool, requests: Vec<Append>) -> Vec<Result<Vec<Appended>, CommitError>> {
         let (batch, answers): (Vec<_>, Vec<_>) = requests
             .into_iter()
             .map(|request| {
@@ -312,12 +282,12 @@ mod tests {
 
         assert!(answers[0].is_ok());
         assert!(
-            matches!(answers[1], Err(AppendError::StreamConflict)),
+            matches!(answers[1], Err(CommitError::StreamConflict)),
             "{:?}",
             answers[1]
         );
         assert!(
-            matches!(answers[2], Err(AppendError::IdempotencyKeyTaken)),
+            matches!(answers[2], Err(CommitError::IdempotencyKeyTaken)),
             "{:?}",
             answers[2]
         );

@@ -22,8 +22,8 @@ use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-/// The notification statement (`sql/postgres/notify_appended.sql`).
-const NOTIFY: &str = include_str!("../sql/postgres/notify_appended.sql");
+/// The notification statement (`notify_appended.sql`).
+const NOTIFY: &str = include_str!("notify_appended.sql");
 
 /// The shortest time between two NOTIFY rounds. The first append after a quiet moment
 /// is notified at once; under load, other processes' readers learn of appends up to
