@@ -6,6 +6,7 @@ use crate::server::{HttpSettings, DEFAULT_POSTGRES_RATE_LIMIT};
 use crate::settings::{parse_duration, parse_timeout, BusSettings, DatabaseSettings, Settings};
 use crate::startup::Application;
 use crate::telemetry::LogFormat;
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use projections::ProjectorSettings;
 use secrecy::SecretString;
@@ -37,7 +38,8 @@ pub enum Command {
     Relay(RelayArgs),
     /// Run the tracking service: clicks and conversions, fed by the Pulsar topics.
     Tracking(TrackingArgs),
-    /// Apply pending database migrations and exit.
+    /// Apply pending database migrations and exit (the tracking service's too, which
+    /// `alpes serve` runs on the same database without a broker).
     Migrate(DatabaseArgs),
     /// Inspect and rebuild the read models.
     Projections {
@@ -294,7 +296,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projections { command } => crate::operations::projections(command).await,
         Command::Migrate(args) => {
             let database = args.settings();
-            database.open().await?.close().await;
+            let db = database.open().await?;
+            // The tables `alpes serve` needs: with the in-process bus (its default) it runs
+            // the tracking service on this database. (`alpes tracking` applies its own.)
+            tracking::migrate(&db)
+                .await
+                .context("applying the tracking service's migrations")?;
+            db.close().await;
             tracing::info!(database = %database.location(), "migrations applied");
             Ok(())
         }

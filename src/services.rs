@@ -30,7 +30,11 @@ pub async fn tracking(
     config: tracking::TrackingConfig,
     http: HttpSettings,
 ) -> anyhow::Result<()> {
-    let db = database_settings.open().await?;
+    // Its own tables only: its database need not hold the event log or the read models.
+    let db = database_settings.connect().await?;
+    tracking::migrate(&db)
+        .await
+        .context("applying the tracking service's migrations")?;
     tracing::info!(storage = %db.backend(), broker = %config.pulsar_url, "tracking service consuming from Pulsar");
     let service = tracking::TrackingService::start(db, config);
     let listener = tokio::net::TcpListener::bind(bind)

@@ -134,17 +134,25 @@ impl DatabaseSettings {
     }
 
     /// Opens the database (creating a missing Postgres database or SQLite file) and
-    /// applies pending migrations.
+    /// applies the pending migrations of the main set (the event log, the read models,
+    /// the relay's checkpoints).
     pub async fn open(&self) -> anyhow::Result<Database> {
+        use anyhow::Context;
+        let db = self.connect().await?;
+        db.migrate().await.context("applying migrations")?;
+        Ok(db)
+    }
+
+    /// Opens the database (creating a missing Postgres database or SQLite file) without
+    /// migrating it: for a service with a migration set of its own (`alpes tracking`).
+    pub async fn connect(&self) -> anyhow::Result<Database> {
         use anyhow::Context;
         if self.backend()? == Backend::Postgres {
             crate::startup::ensure_database(self).await?;
         }
-        let db = Database::connect(self.url.expose_secret(), self.max_connections)
+        Database::connect(self.url.expose_secret(), self.max_connections)
             .await
-            .with_context(|| format!("opening {}", self.location()))?;
-        db.migrate().await.context("applying migrations")?;
-        Ok(db)
+            .with_context(|| format!("opening {}", self.location()))
     }
 }
 

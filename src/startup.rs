@@ -39,6 +39,13 @@ impl Application {
     /// known before serving starts).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = settings.database.open().await?;
+        if matches!(settings.bus, BusSettings::InProcess) {
+            // The in-process tracking service keeps its tables in this database: its
+            // migration set applies too, before anything else writes.
+            tracking::migrate(&db)
+                .await
+                .context("applying the tracking service's migrations")?;
+        }
         tracing::info!(
             storage = %db.backend(),
             database = %settings.database.location(),

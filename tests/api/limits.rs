@@ -383,6 +383,9 @@ async fn cors_allows_the_configured_origins_only() {
 /// `alpes tracking`'s server, over a new database, with `http`'s limits.
 async fn spawn_tracking(http: HttpSettings) -> (String, TestDb) {
     let database = TestDb::of(test_support::backend()).await;
+    tracking::migrate(&database.db)
+        .await
+        .expect("tracking's migrations");
     let (service, _transport) = tracking::TrackingService::start_in_process(database.db.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());

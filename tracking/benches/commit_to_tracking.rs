@@ -13,7 +13,7 @@ use bus::{PulsarSettings, PulsarTransport, Relay, RelayConfig};
 use pulsar_test_broker::TestBroker;
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
-use store::{AlpesEventStore, CommandExecutor, CommandOptions, EventLog};
+use store::{AlpesEventStore, CommandExecutor, CommandOptions, Database, EventLog};
 use tracking::{TrackingConfig, TrackingService};
 use uuid::Uuid;
 
@@ -53,7 +53,9 @@ async fn bench(url: &str) -> Result<(), Box<dyn std::error::Error>> {
     let commands = setting("BENCH_COMMANDS", 1000);
     let rate = setting("BENCH_RATE", 200).max(1);
     let pool = PgPool::connect(url).await?;
-    store::MIGRATOR.run(&pool).await?;
+    let database = Database::from(pool.clone());
+    database.migrate().await?;
+    tracking::migrate(&database).await?;
     let broker = TestBroker::start().await;
     let relay = Relay::new(
         pool.clone(),

@@ -22,7 +22,6 @@
 //! failure) is shared with the in-process feed ([`crate::in_process`]); only what happens
 //! to a failed message differs (here negative acknowledgements and a dead-letter topic).
 
-use bus::Backoff;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use pulsar::consumer::{DeadLetterPolicy, InitialPosition, Message};
@@ -32,7 +31,7 @@ use pulsar::{
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
-use store::Database;
+use store::{Backoff, DbFault};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -40,6 +39,7 @@ use uuid::Uuid;
 
 use crate::acks::{AckTracker, Settlement};
 use crate::config::TrackingConfig;
+use crate::storage::TrackingStore;
 use crate::view;
 
 /// What a topic's consumer is doing.
@@ -113,14 +113,14 @@ impl ConsumerTask {
 }
 
 /// Starts one consumer per topic.
-pub fn spawn(database: Database, config: Arc<TrackingConfig>) -> ConsumerTask {
+pub(crate) fn spawn(store: Arc<dyn TrackingStore>, config: Arc<TrackingConfig>) -> ConsumerTask {
     let (stop, stop_rx) = watch::channel(false);
     let mut receivers = Vec::new();
     let mut joins = Vec::new();
     for topic in config.topics() {
         let (progress, receiver) = watch::channel(TopicProgress::new(topic, ConsumerState::Connecting));
         let worker = TopicWorker {
-            database: database.clone(),
+            store: store.clone(),
             config: config.clone(),
             topic: topic.to_owned(),
             progress,
@@ -162,14 +162,18 @@ pub(crate) enum Handled {
 }
 
 /// Decodes a payload as a v1 integration event and applies it to the view.
-pub(crate) async fn handle(database: &Database, subscription: &str, payload: &[u8]) -> Handled {
+pub(crate) async fn handle(store: &dyn TrackingStore, subscription: &str, payload: &[u8]) -> Handled {
     let event = match contract::v1::decode(payload) {
         Ok(event) => event,
         Err(error) => return Handled::Rejected(format!("cannot decode: {error}")),
     };
-    match view::apply(database, subscription, &event).await {
+    match view::apply_to(store, subscription, &event).await {
         Ok(_) => Handled::Applied,
-        Err(error) if view::is_caused_by_the_event(&error) => {
+        // The event carries what the database refuses: retrying cannot help, so it goes
+        // the redeliver-then-dead-letter way. Any other error (the database down,
+        // read-only during a failover, a missing table after a bad deploy) is retried
+        // until it goes through: dead-lettering a good event would leave the view wrong.
+        Err(error) if DbFault::of(&error).is_the_datas() => {
             Handled::Rejected(format!("event {} refused by the database: {error}", event.id))
         }
         Err(error) => Handled::Unavailable(format!("database: {error}")),
@@ -184,7 +188,7 @@ enum Processed {
 }
 
 struct TopicWorker {
-    database: Database,
+    store: Arc<dyn TrackingStore>,
     config: Arc<TrackingConfig>,
     topic: String,
     progress: watch::Sender<TopicProgress>,
@@ -288,7 +292,7 @@ impl TopicWorker {
     /// Decodes and applies one message; retries in place while the database is away.
     async fn process(&mut self, message: &Message<Vec<u8>>, backoff: &mut Backoff) -> Processed {
         loop {
-            match handle(&self.database, &self.config.subscription, &message.payload.data).await {
+            match handle(&*self.store, &self.config.subscription, &message.payload.data).await {
                 Handled::Applied => {
                     self.set_state(ConsumerState::Consuming);
                     return Processed::Done;

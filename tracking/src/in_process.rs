@@ -17,29 +17,32 @@
 use async_trait::async_trait;
 use bus::{DeliveryError, OutgoingMessage, Subscriber};
 use std::sync::atomic::{AtomicBool, Ordering};
-use store::Database;
+use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::consumer::{self, handle, ConsumerState, Handled, TopicProgress};
-use crate::storage;
+use crate::storage::{DeadLetter, TrackingStore};
 
 /// The name the in-process consumer shows in `GET /tracking/status`.
 pub const IN_PROCESS_TOPIC: &str = "in-process";
 
 /// Applies the in-process bus's messages to the tracking view.
 pub struct TrackingSubscriber {
-    database: Database,
+    store: Arc<dyn TrackingStore>,
     subscription: String,
     progress: watch::Sender<TopicProgress>,
     stopped: AtomicBool,
 }
 
 impl TrackingSubscriber {
-    pub(crate) fn new(database: Database, subscription: String) -> (Self, watch::Receiver<TopicProgress>) {
+    pub(crate) fn new(
+        store: Arc<dyn TrackingStore>,
+        subscription: String,
+    ) -> (Self, watch::Receiver<TopicProgress>) {
         let (progress, receiver) =
             watch::channel(TopicProgress::new(IN_PROCESS_TOPIC, ConsumerState::Consuming));
         let subscriber = Self {
-            database,
+            store,
             subscription,
             progress,
             stopped: AtomicBool::new(false),
@@ -76,7 +79,7 @@ impl Subscriber for TrackingSubscriber {
             ));
         }
         self.progress.send_modify(|p| p.received += 1);
-        match handle(&self.database, &self.subscription, &message.payload).await {
+        match handle(&*self.store, &self.subscription, &message.payload).await {
             Handled::Applied => {
                 self.set_state(ConsumerState::Consuming);
                 Ok(())
@@ -95,12 +98,18 @@ impl Subscriber for TrackingSubscriber {
     }
 
     async fn dead_letter(&self, message: &OutgoingMessage, reason: &str) -> Result<(), String> {
-        storage::record_dead_letter(&self.database, &self.subscription, message, reason)
-            .await
-            .map_err(|error| {
-                let error = format!("recording a dead letter: {error}");
-                self.report_error(&error);
-                error
-            })
+        let letter = DeadLetter {
+            subscription: &self.subscription,
+            event_id: message.event_id,
+            key: &message.key,
+            payload: &message.payload,
+            properties: &message.properties,
+            reason,
+        };
+        self.store.record_dead_letter(&letter).await.map_err(|error| {
+            let error = format!("recording a dead letter: {error}");
+            self.report_error(&error);
+            error
+        })
     }
 }

@@ -13,12 +13,15 @@
 //! ```
 //!
 //! Both storage backends hold the same tables (Postgres: schema `tracking`; SQLite:
-//! tables prefixed `tracking_`); the logic is written once, the statements per backend in
-//! `storage` (SQL in `tracking/sql/postgres/` and `tracking/sql/sqlite/`).
+//! tables prefixed `tracking_`), created by tracking's own migration set
+//! (`migrations/tracking/`, [`migrate`]): a database of `alpes tracking` holds nothing
+//! else. The logic is written once; each backend implements the one storage trait in its
+//! own folder, with its SQL beside it.
 //!
 //! ```no_run
 //! # async fn run(database: store::Database) -> std::io::Result<()> {
 //! use tracking::{TrackingConfig, TrackingService};
+//! tracking::migrate(&database).await.expect("the tracking tables");
 //! let service = TrackingService::start(database, TrackingConfig::new("pulsar://127.0.0.1:6650"));
 //! let listener = tokio::net::TcpListener::bind(tracking::DEFAULT_BIND).await?;
 //! axum::serve(listener, service.router()).await?;
@@ -33,6 +36,7 @@
 //! # async fn run(database: store::Database) {
 //! use bus::{Relay, RelayConfig};
 //! use tracking::TrackingService;
+//! tracking::migrate(&database).await.expect("the tracking tables");
 //! let (service, transport) = TrackingService::start_in_process(database.clone());
 //! let _relay = Relay::new(database, transport, RelayConfig::in_process()).spawn();
 //! let _routes = service.router(); // merge into the application's router
@@ -41,20 +45,30 @@
 //!
 //! # Layout
 //! - [`config`]: [`TrackingConfig`] (Pulsar URL, topics, subscription, dead-letter topic).
-//! - [`consumer`]: the Pulsar consumers that feed the view, their status.
+//! - [`consumer`]: the Pulsar consumers that feed the view, their status, and `handle`,
+//!   what a message does to the view (shared with the in-process feed).
 //! - [`in_process`]: [`TrackingSubscriber`], the view's feed from the in-process bus.
 //! - [`acks`]: when to acknowledge, batches included.
-//! - [`view`]: applying an integration event to the view, once.
+//! - [`view`]: applying an integration event to the view, once (the logic, written once).
 //! - [`http`]: the routes: [`http::records`] (clicks, conversions), [`http::stats`],
 //!   [`http::status`], [`http::problem`] (problem+json errors), [`http::extract`] (bodies).
-//! - `storage`: the statements of each backend. Tables: migrations
-//!   `20261122100001_create_tracking_schema.sql` (Postgres and SQLite).
+//!   The handlers map the storage's types to their answers.
+//! - `storage`: `TrackingStore`, the one trait of the service's storage (and `ViewWrite`,
+//!   the statements of applying one event in its transaction), with the types it reads
+//!   and writes; database errors are told apart by [`store::DbFault`].
+//! - `postgres`, `sqlite`: each backend's `TrackingStore`, with its `.sql` files beside it
+//!   (`tracking/src/postgres/`, `tracking/src/sqlite/`); the only code that knows which
+//!   backend it runs on.
+//! - Tables: `migrations/tracking/postgres/` and `migrations/tracking/sqlite/`, applied by
+//!   [`migrate`].
 
 pub mod acks;
 pub mod config;
 pub mod consumer;
 pub mod http;
 pub mod in_process;
+mod postgres;
+mod sqlite;
 mod storage;
 pub mod view;
 
@@ -66,6 +80,14 @@ pub use in_process::TrackingSubscriber;
 use bus::{InProcessConfig, InProcessTransport};
 use std::sync::Arc;
 use store::Database;
+
+/// Creates or updates the tracking service's tables in `database` (tracking's own
+/// migration set, `migrations/tracking/`; never the write side's tables). The process
+/// that runs the service applies it before starting it: `alpes tracking` on its
+/// database, `alpes serve` on its own when the service runs there on the in-process bus.
+pub async fn migrate(database: &Database) -> Result<(), sqlx::migrate::MigrateError> {
+    storage::open(database).migrate().await
+}
 
 /// The service: what feeds it (Pulsar consumers in the background, or a subscriber of the
 /// in-process bus), and its routes.
@@ -80,17 +102,17 @@ enum Running {
 }
 
 impl TrackingService {
-    /// Starts consuming the Pulsar topics (the tracking tables must exist: run the
-    /// migrations first). Takes a [`Database`] (a `PgPool` converts into one).
+    /// Starts consuming the Pulsar topics (the tracking tables must exist: [`migrate`]
+    /// first). Takes a [`Database`] (a `PgPool` converts into one).
     pub fn start(database: impl Into<Database>, config: TrackingConfig) -> TrackingService {
-        let database = database.into();
+        let store = storage::open(&database.into());
         let feed = Feed::Pulsar {
             dead_letter_topic: config.dead_letter_topic.clone(),
         };
         let subscription = config.subscription.clone();
-        let consumers = consumer::spawn(database.clone(), Arc::new(config));
+        let consumers = consumer::spawn(store.clone(), Arc::new(config));
         let state = TrackingState {
-            database,
+            store,
             subscription,
             feed,
             consumer: consumers.handle(),
@@ -110,18 +132,19 @@ impl TrackingService {
         (service, transport)
     }
 
-    /// The service fed by an existing in-process bus (subscribe before the relay starts).
+    /// The service fed by an existing in-process bus (subscribe before the relay starts;
+    /// the tracking tables must exist: [`migrate`] first).
     pub fn subscribe_in_process(
         database: impl Into<Database>,
         transport: &InProcessTransport,
     ) -> TrackingService {
-        let database = database.into();
+        let store = storage::open(&database.into());
         let subscription = DEFAULT_SUBSCRIPTION.to_owned();
-        let (subscriber, progress) = TrackingSubscriber::new(database.clone(), subscription.clone());
+        let (subscriber, progress) = TrackingSubscriber::new(store.clone(), subscription.clone());
         let subscriber = Arc::new(subscriber);
         transport.subscribe(subscriber.clone());
         let state = TrackingState {
-            database,
+            store,
             subscription,
             feed: Feed::InProcess,
             consumer: ConsumerHandle::new(vec![progress]),

@@ -214,21 +214,7 @@ async fn a_relay_killed_mid_stream_loses_nothing_and_duplicates_change_nothing()
     // The checkpoint lost (the worst case): everything is delivered again, and ignored.
     relay.shutdown().await;
     let duplicates_before = status["duplicates_ignored"].as_i64().unwrap();
-    match &db.db {
-        Database::Postgres(pool) => sqlx::query("DELETE FROM relay_checkpoints")
-            .execute(pool)
-            .await
-            .map(drop),
-        Database::Sqlite(sqlite) => {
-            let mut write = sqlite.begin_write().await.unwrap();
-            sqlx::query("DELETE FROM relay_checkpoints")
-                .execute(&mut *write)
-                .await
-                .unwrap();
-            write.commit().await
-        }
-    }
-    .unwrap();
+    test_support::execute(&db.db, "DELETE FROM relay_checkpoints", &[]).await;
     let relay = spawn_relay(&db, &transport, config);
     eventually("every event delivered again", || async {
         tracking.status().await["duplicates_ignored"].as_i64() >= Some(duplicates_before + committed)

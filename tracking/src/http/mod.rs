@@ -11,22 +11,23 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use store::Database;
+use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::consumer::ConsumerHandle;
+use crate::storage::TrackingStore;
 use problem::TrackingError;
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct TrackingState {
-    pub database: Database,
+    pub(crate) store: Arc<dyn TrackingStore>,
     /// The subscription whose counters the status shows.
-    pub subscription: String,
-    pub feed: Feed,
-    pub consumer: ConsumerHandle,
+    pub(crate) subscription: String,
+    pub(crate) feed: Feed,
+    pub(crate) consumer: ConsumerHandle,
 }
 
 /// Where the service's events come from.

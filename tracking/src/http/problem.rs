@@ -133,7 +133,7 @@ impl From<sqlx::Error> for TrackingError {
     fn from(error: sqlx::Error) -> Self {
         // The database's own trouble (down, read-only, ...) is a 503; data it refuses
         // here would be a defect (input is checked first), logged as a 500.
-        if !crate::view::is_caused_by_the_event(&error) && !matches!(error, sqlx::Error::Decode(_)) {
+        if !store::DbFault::of(&error).is_the_datas() {
             tracing::warn!(cause = %error, "database unavailable");
             TrackingError::Unavailable
         } else {

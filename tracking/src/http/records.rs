@@ -12,13 +12,12 @@ use axum::Json;
 use chrono::{DateTime, Datelike, Utc};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
-use store::Database;
 use uuid::Uuid;
 
 use super::extract::JsonBody;
 use super::problem::TrackingError;
 use super::TrackingState;
-use crate::storage::{self, NewRecord};
+use crate::storage::{self, Amount, Eligibility, NewRecord, TrackingStore};
 
 /// Longest accepted campaign or partner id.
 const MAX_ID_CHARS: usize = 100;
@@ -116,6 +115,12 @@ impl<'de> Deserialize<'de> for OccurredAt {
     }
 }
 
+impl From<Amount> for MoneyOut {
+    fn from(Amount { amount, currency }: Amount) -> Self {
+        MoneyOut { amount, currency }
+    }
+}
+
 /// A recorded click.
 #[derive(Debug, Clone, Serialize)]
 pub struct Click {
@@ -138,6 +143,33 @@ pub struct Conversion {
     pub recorded_at: DateTime<Utc>,
     pub external_id: Option<String>,
     pub value: Option<MoneyOut>,
+}
+
+impl From<storage::Click> for Click {
+    fn from(click: storage::Click) -> Self {
+        Click {
+            click_id: click.click_id,
+            campaign_id: click.campaign_id,
+            partner_id: click.partner_id,
+            occurred_at: click.occurred_at,
+            recorded_at: click.recorded_at,
+            external_id: click.external_id,
+        }
+    }
+}
+
+impl From<storage::Conversion> for Conversion {
+    fn from(conversion: storage::Conversion) -> Self {
+        Conversion {
+            id: conversion.conversion_id,
+            campaign_id: conversion.campaign_id,
+            partner_id: conversion.partner_id,
+            occurred_at: conversion.occurred_at,
+            recorded_at: conversion.recorded_at,
+            external_id: conversion.external_id,
+            value: conversion.value.map(MoneyOut::from),
+        }
+    }
 }
 
 /// A NUL (valid in JSON) cannot be stored in a text column; other control characters
@@ -223,21 +255,21 @@ pub async fn record_click(
         body.occurred_at,
         body.external_id,
     )?;
-    let database = &state.database;
-    if let Some(click) = find_click(database, &tracked).await? {
-        return Ok((StatusCode::CREATED, Json(click)));
+    let store = &*state.store;
+    if let Some(click) = find_click(store, &tracked).await? {
+        return Ok((StatusCode::CREATED, Json(click.into())));
     }
-    check_eligible(database, &tracked.campaign_id, &tracked.partner_id).await?;
-    let inserted = storage::insert_click(database, &tracked.record()).await?;
+    check_eligible(store, &tracked.campaign_id, &tracked.partner_id).await?;
+    let inserted = store.insert_click(&tracked.record()).await?;
     // Nothing inserted: a concurrent request with the same external id won; answer its record.
     let click = match inserted {
         Some(click) => click,
-        None => find_click(database, &tracked)
+        None => find_click(store, &tracked)
             .await?
             .ok_or_else(|| TrackingError::Internal("a click conflicted but cannot be found".into()))?,
     };
     tracing::info!(click_id = %click.click_id, "click recorded");
-    Ok((StatusCode::CREATED, Json(click)))
+    Ok((StatusCode::CREATED, Json(click.into())))
 }
 
 /// Records a conversion for a partner taking part in an active campaign: 201 with the record.
@@ -265,50 +297,50 @@ pub async fn record_conversion(
             })
         })
         .transpose()?;
-    let database = &state.database;
-    if let Some(conversion) = find_conversion(database, &tracked).await? {
-        return Ok((StatusCode::CREATED, Json(conversion)));
+    let store = &*state.store;
+    if let Some(conversion) = find_conversion(store, &tracked).await? {
+        return Ok((StatusCode::CREATED, Json(conversion.into())));
     }
-    check_eligible(database, &tracked.campaign_id, &tracked.partner_id).await?;
-    let inserted = storage::insert_conversion(database, &tracked.record(), value.as_ref()).await?;
+    check_eligible(store, &tracked.campaign_id, &tracked.partner_id).await?;
+    let inserted = store.insert_conversion(&tracked.record(), value.as_ref()).await?;
     let conversion = match inserted {
         Some(conversion) => conversion,
-        None => find_conversion(database, &tracked)
+        None => find_conversion(store, &tracked)
             .await?
             .ok_or_else(|| TrackingError::Internal("a conversion conflicted but cannot be found".into()))?,
     };
-    tracing::info!(conversion_id = %conversion.id, "conversion recorded");
-    Ok((StatusCode::CREATED, Json(conversion)))
+    tracing::info!(conversion_id = %conversion.conversion_id, "conversion recorded");
+    Ok((StatusCode::CREATED, Json(conversion.into())))
 }
 
 /// The click recorded earlier in this campaign with the request's external id, if any.
-async fn find_click(database: &Database, tracked: &Tracked) -> Result<Option<Click>, sqlx::Error> {
+async fn find_click(
+    store: &dyn TrackingStore,
+    tracked: &Tracked,
+) -> Result<Option<storage::Click>, sqlx::Error> {
     let Some(external_id) = &tracked.external_id else {
         return Ok(None);
     };
-    storage::find_click(database, external_id, &tracked.campaign_id).await
+    store.find_click(external_id, &tracked.campaign_id).await
 }
 
 /// The conversion recorded earlier in this campaign with the request's external id.
-async fn find_conversion(database: &Database, tracked: &Tracked) -> Result<Option<Conversion>, sqlx::Error> {
+async fn find_conversion(
+    store: &dyn TrackingStore,
+    tracked: &Tracked,
+) -> Result<Option<storage::Conversion>, sqlx::Error> {
     let Some(external_id) = &tracked.external_id else {
         return Ok(None);
     };
-    storage::find_conversion(database, external_id, &tracked.campaign_id).await
+    store.find_conversion(external_id, &tracked.campaign_id).await
 }
 
-/// What the view knows of a (campaign, partner) pair.
-#[derive(Debug, Default)]
-pub struct Eligibility {
-    pub campaign_status: Option<String>,
-    pub taking_part: Option<bool>,
-    pub partner_status: Option<String>,
-}
-
+/// The rule on what the view knows, with the problems it answers (here rather than in
+/// `storage`, which knows nothing of HTTP).
 impl Eligibility {
     /// Ok when the partner takes part in the campaign, the campaign is active, and the
     /// partner is not known to be suspended or deactivated.
-    pub fn check(&self, campaign_id: &str, partner_id: &str) -> Result<(), TrackingError> {
+    pub(crate) fn check(&self, campaign_id: &str, partner_id: &str) -> Result<(), TrackingError> {
         match self.campaign_status.as_deref() {
             Some("active") => {}
             Some(status) => {
@@ -345,11 +377,12 @@ impl Eligibility {
 }
 
 async fn check_eligible(
-    database: &Database,
+    store: &dyn TrackingStore,
     campaign_id: &str,
     partner_id: &str,
 ) -> Result<(), TrackingError> {
-    storage::eligibility(database, campaign_id, partner_id)
+    store
+        .eligibility(campaign_id, partner_id)
         .await?
         .check(campaign_id, partner_id)
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use super::problem::TrackingError;
 use super::records::MoneyOut;
 use super::TrackingState;
-use crate::storage::{self, CampaignFigures, ConversionSum};
+use crate::storage::{CampaignFigures, ConversionSum};
 
 #[derive(Debug, Serialize)]
 pub struct CampaignStats {
@@ -73,7 +73,7 @@ pub async fn campaign_stats(
         clicks,
         conversions,
         totals,
-    } = storage::campaign_figures(&state.database, &campaign_id).await?;
+    } = state.store.campaign_figures(&campaign_id).await?;
     if view.status.is_none() && view.participants.is_empty() && clicks.is_empty() && conversions.is_empty() {
         return Err(TrackingError::NotFound {
             code: "tracking.campaign_not_found",

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::problem::TrackingError;
 use super::{Feed, TrackingState};
 use crate::consumer::TopicProgress;
-use crate::storage::{self, ConsumerStats};
+use crate::storage::ConsumerStats;
 
 #[derive(Debug, Serialize)]
 pub struct TrackingStatus {
@@ -46,7 +46,7 @@ pub struct LastEvent {
 }
 
 pub async fn status(State(state): State<TrackingState>) -> Result<Json<TrackingStatus>, TrackingError> {
-    let stats = storage::consumer_stats(&state.database, &state.subscription).await?;
+    let stats = state.store.consumer_stats(&state.subscription).await?;
     let (events_applied, duplicates_ignored, last_event) = match stats {
         Some(ConsumerStats {
             events_applied,
@@ -76,13 +76,12 @@ pub async fn status(State(state): State<TrackingState>) -> Result<Json<TrackingS
     };
     let (feed, subscription_type, dead_letter_topic, dead_letter_table) = match &state.feed {
         Feed::Pulsar { dead_letter_topic } => ("pulsar", "key_shared", Some(dead_letter_topic.clone()), None),
-        Feed::InProcess => {
-            let table = match state.database.backend() {
-                store::Backend::Postgres => "tracking.dead_letters",
-                store::Backend::Sqlite => "tracking_dead_letters",
-            };
-            ("in_process", "in_process", None, Some(table))
-        }
+        Feed::InProcess => (
+            "in_process",
+            "in_process",
+            None,
+            Some(state.store.dead_letter_table()),
+        ),
     };
     Ok(Json(TrackingStatus {
         feed,

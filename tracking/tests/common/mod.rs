@@ -54,7 +54,14 @@ pub struct Tracking {
 
 pub async fn start_tracking(db: &TestDb, broker: &TestBroker) -> Tracking {
     init_logs();
+    migrate(db).await;
     serve(TrackingService::start(db.db.clone(), tracking_config(broker))).await
+}
+
+/// Creates the tracking tables (tracking's own migration set; the test database has the
+/// main set's only), as the process that runs the service does.
+pub async fn migrate(db: &TestDb) {
+    tracking::migrate(&db.db).await.expect("tracking's migrations");
 }
 
 /// An in-process bus with short timeouts and few redeliveries.
@@ -69,6 +76,7 @@ pub fn in_process_transport() -> bus::InProcessTransport {
 /// The tracking service fed by `transport`, serving on a random port.
 pub async fn start_in_process_tracking(db: &TestDb, transport: &bus::InProcessTransport) -> Tracking {
     init_logs();
+    migrate(db).await;
     serve(TrackingService::subscribe_in_process(db.db.clone(), transport)).await
 }
 
@@ -139,53 +147,35 @@ impl Tracking {
     }
 }
 
-/// The rows of one of the tracking tables (`applied_events`, `dead_letters`, ...), on
-/// either backend (Postgres schema `tracking`, SQLite prefix `tracking_`).
-pub async fn count_rows(database: &Database, table: &str) -> i64 {
-    match database {
-        Database::Postgres(pool) => sqlx::query_scalar(&format!("SELECT count(*) FROM tracking.{table}"))
-            .fetch_one(pool)
-            .await
-            .expect("counted"),
-        Database::Sqlite(db) => sqlx::query_scalar(&format!("SELECT count(*) FROM tracking_{table}"))
-            .fetch_one(db.pool())
-            .await
-            .expect("counted"),
+/// A tracking table's name on the database's backend: in the schema `tracking` on
+/// Postgres, prefixed `tracking_` on SQLite.
+pub fn tracking_table(database: &Database, table: &str) -> String {
+    if database.as_postgres().is_some() {
+        format!("tracking.{table}")
+    } else {
+        format!("tracking_{table}")
     }
+}
+
+/// The rows of one of the tracking tables (`applied_events`, `dead_letters`, ...).
+pub async fn count_rows(database: &Database, table: &str) -> i64 {
+    let table = tracking_table(database, table);
+    test_support::scalar(database, &format!("SELECT count(*) FROM {table}"), &[]).await
 }
 
 /// How many events the log holds.
 pub async fn committed(database: &Database) -> i64 {
-    match database {
-        Database::Postgres(pool) => sqlx::query_scalar("SELECT count(*) FROM events")
-            .fetch_one(pool)
-            .await
-            .expect("counted"),
-        Database::Sqlite(db) => sqlx::query_scalar("SELECT count(*) FROM events")
-            .fetch_one(db.pool())
-            .await
-            .expect("counted"),
-    }
+    test_support::scalar(database, "SELECT count(*) FROM events", &[]).await
 }
 
 /// Renames one of the tracking tables (`applied_events` to `applied_events_away` and
 /// back): every statement on it fails as if the database were broken.
 pub async fn rename_table(database: &Database, from: &str, to: &str) {
-    match database {
-        Database::Postgres(pool) => sqlx::query(&format!("ALTER TABLE tracking.{from} RENAME TO {to}"))
-            .execute(pool)
-            .await
-            .map(drop),
-        Database::Sqlite(db) => {
-            let mut write = db.begin_write().await.expect("a write");
-            sqlx::query(&format!("ALTER TABLE tracking_{from} RENAME TO tracking_{to}"))
-                .execute(&mut *write)
-                .await
-                .expect("renamed");
-            write.commit().await
-        }
-    }
-    .expect("table renamed");
+    let from = tracking_table(database, from);
+    let to = tracking_table(database, to);
+    // The new name is the table's alone (Postgres keeps the table in its schema).
+    let to = to.strip_prefix("tracking.").unwrap_or(&to);
+    test_support::execute(database, &format!("ALTER TABLE {from} RENAME TO {to}"), &[]).await;
 }
 
 /// Asserts a problem answer: status, content type and code; returns the body.
