@@ -46,7 +46,8 @@
 //! - [`acks`]: when to acknowledge, batches included.
 //! - [`view`]: applying an integration event to the view, once.
 //! - [`http`]: the routes: [`http::records`] (clicks, conversions), [`http::stats`],
-//!   [`http::status`], [`http::problem`] (problem+json errors), [`http::extract`] (bodies).
+//!   [`http::status`], [`http::problem`] (`TrackingError` and the problem+json answer of
+//!   each, built by the `problem` crate the command API shares), [`http::extract`] (bodies).
 //! - `storage`: the statements of each backend. Tables: migrations
 //!   `20261122100001_create_tracking_schema.sql` (Postgres and SQLite).
 
