@@ -90,7 +90,7 @@ pub async fn execute<A>(
     options: CommandOptions,
 ) -> Result<Response, ApiError>
 where
-    A: Addressable + Aggregate + Clone,
+    A: Addressable + Aggregate + Clone + 'static,
     A::Command: Clone,
     A::Error: DomainError,
 {

@@ -219,12 +219,7 @@ impl<E: DomainError> From<CommandError<E>> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        let unavailable = match &error {
-            StoreError::Unavailable(_) => true,
-            StoreError::Database(error) => StoreError::is_unreachable(error),
-            _ => false,
-        };
-        if unavailable {
+        if error.is_unavailable() {
             tracing::warn!(cause = %error, "database unavailable");
             ApiError::Unavailable {
                 detail: problem::DATABASE_UNAVAILABLE.into(),
