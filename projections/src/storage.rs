@@ -137,13 +137,22 @@ pub trait ViewTransaction: Send {
         ids: &[&str],
     ) -> Result<(), sqlx::Error>;
 
+    /// Runs a statement without parameters (the same text on both backends).
+    async fn execute(&mut self, sql: &str) -> Result<(), sqlx::Error>;
+
     /// Starts a nested transaction (a savepoint): a failed statement can be undone
     /// without losing what the enclosing transaction did.
-    async fn savepoint(&mut self) -> Result<(), sqlx::Error>;
+    async fn savepoint(&mut self) -> Result<(), sqlx::Error> {
+        self.execute("SAVEPOINT view_step").await
+    }
     /// Keeps what was done since the last [`ViewTransaction::savepoint`].
-    async fn release_savepoint(&mut self) -> Result<(), sqlx::Error>;
+    async fn release_savepoint(&mut self) -> Result<(), sqlx::Error> {
+        self.execute("RELEASE SAVEPOINT view_step").await
+    }
     /// Undoes what was done since the last [`ViewTransaction::savepoint`].
-    async fn rollback_to_savepoint(&mut self) -> Result<(), sqlx::Error>;
+    async fn rollback_to_savepoint(&mut self) -> Result<(), sqlx::Error> {
+        self.execute("ROLLBACK TO SAVEPOINT view_step").await
+    }
 
     /// The projector's cursor, read and locked for the rest of the transaction (Postgres:
     /// `FOR UPDATE`; SQLite: the write transaction holds the database's write lock).
@@ -157,7 +166,13 @@ pub trait ViewTransaction: Send {
     async fn read_log(&mut self, cursor: LogCursor, limit: i64) -> Result<Vec<RecordedEvent>, sqlx::Error>;
     /// Records how far a rebuild got.
     async fn rebuild_progress(&mut self, name: &str, position: i64) -> Result<(), sqlx::Error>;
-    async fn drop_shadow_tables(&mut self, tables: &[&'static str]) -> Result<(), sqlx::Error>;
+    async fn drop_shadow_tables(&mut self, tables: &[&'static str]) -> Result<(), sqlx::Error> {
+        for table in tables {
+            self.execute(&format!("DROP TABLE IF EXISTS {}", Tables::Shadow.name(table)))
+                .await?;
+        }
+        Ok(())
+    }
     /// Creates empty shadow copies of `tables`, with the same columns, constraints and
     /// indexes.
     async fn create_shadow_tables(&mut self, tables: &[&'static str]) -> Result<(), sqlx::Error>;

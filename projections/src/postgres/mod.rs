@@ -214,12 +214,6 @@ impl ViewStore for Views {
 /// A batch's (or a rebuild step's) transaction.
 struct Batch(Transaction<'static, Postgres>);
 
-impl Batch {
-    async fn execute(&mut self, sql: &str) -> Result<(), sqlx::Error> {
-        sqlx::query(sql).execute(&mut *self.0).await.map(drop)
-    }
-}
-
 #[async_trait]
 impl ViewTransaction for Batch {
     async fn load_rows(&mut self, table: Table, ids: &[&str]) -> Result<Vec<Value>, sqlx::Error> {
@@ -257,16 +251,8 @@ impl ViewTransaction for Batch {
             .map(drop)
     }
 
-    async fn savepoint(&mut self) -> Result<(), sqlx::Error> {
-        self.execute("SAVEPOINT view_step").await
-    }
-
-    async fn release_savepoint(&mut self) -> Result<(), sqlx::Error> {
-        self.execute("RELEASE SAVEPOINT view_step").await
-    }
-
-    async fn rollback_to_savepoint(&mut self) -> Result<(), sqlx::Error> {
-        self.execute("ROLLBACK TO SAVEPOINT view_step").await
+    async fn execute(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(sql).execute(&mut *self.0).await.map(drop)
     }
 
     async fn locked_cursor(&mut self, name: &str) -> Result<Option<LogCursor>, sqlx::Error> {
@@ -302,14 +288,6 @@ impl ViewTransaction for Batch {
             .execute(&mut *self.0)
             .await
             .map(drop)
-    }
-
-    async fn drop_shadow_tables(&mut self, tables: &[&'static str]) -> Result<(), sqlx::Error> {
-        for table in tables {
-            let shadow = crate::projection::Tables::Shadow.name(table);
-            self.execute(&format!("DROP TABLE IF EXISTS {shadow}")).await?;
-        }
-        Ok(())
     }
 
     async fn create_shadow_tables(&mut self, tables: &[&'static str]) -> Result<(), sqlx::Error> {
