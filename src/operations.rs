@@ -6,7 +6,7 @@ use anyhow::bail;
 use projections::rebuild::{self, RebuildProgress};
 use projections::{Projections, ProjectorSettings};
 use std::io::Write;
-use store::reader::LogWaker;
+use store::LogWaker;
 
 pub async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
     let database = match &command {

@@ -364,7 +364,9 @@ pub fn protect(router: Router, settings: &HttpSettings) -> anyhow::Result<Router
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Protective headers and the request id, on every answer, refusals included.
+/// Protective headers and the request id, on every answer, refusals included. The one
+/// place that sets and echoes the request id: outermost, so that it covers the refusals
+/// of [`guard`] and CORS too; the routers behind it only read it (the api's logs).
 async fn defaults(mut request: Request, next: Next) -> Response {
     // A client's id is kept only when it is a short token that cannot inject
     // anything into logs, headers or a page showing it; otherwise it gets a new one.

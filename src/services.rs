@@ -16,7 +16,7 @@ pub async fn relay(database_settings: DatabaseSettings, pulsar: bus::PulsarSetti
         bus::PulsarTransport::new(pulsar),
         bus::RelayConfig::default(),
     )
-    .with_waker(store::reader::LogWaker::spawn(&db))
+    .with_waker(store::LogWaker::spawn(&db))
     .spawn();
     shutdown_signal().await;
     relay.shutdown().await;

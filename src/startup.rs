@@ -12,7 +12,7 @@ use projections::Projections;
 use secrecy::ExposeSecret;
 use sqlx::migrate::MigrateDatabase;
 use std::sync::Arc;
-use store::reader::LogWaker;
+use store::LogWaker;
 use store::{AlpesEventStore, CommandExecutor, EventLog};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;

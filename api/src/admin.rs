@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use projections::projector::Intervention;
 use projections::rebuild::{self, RebuildError};
 use projections::ProjectorHandle;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -95,8 +95,13 @@ pub struct AdminAccepted {
     pub action: String,
 }
 
-fn projector<'a>(state: &'a AppState, params: &[String]) -> Result<&'a ProjectorHandle, ApiError> {
-    let name = params.first().map(String::as_str).unwrap_or_default();
+/// The path of a projection: `/admin/projections/{name}/...`.
+#[derive(Deserialize)]
+struct ProjectionPath {
+    name: String,
+}
+
+fn projector<'a>(state: &'a AppState, name: &str) -> Result<&'a ProjectorHandle, ApiError> {
     state.projections.get(name).ok_or_else(|| ApiError::NotFound {
         code: "projection.not_found",
         detail: format!("no projection named '{name}'"),
@@ -111,9 +116,9 @@ fn projector<'a>(state: &'a AppState, params: &[String]) -> Result<&'a Projector
         (status = 409, description = "A rebuild is already running", body = Problem)))]
 async fn rebuild_projection(
     State(state): State<AppState>,
-    PathParams(params): PathParams,
+    PathParams(ProjectionPath { name }): PathParams<ProjectionPath>,
 ) -> Result<(StatusCode, Json<AdminAccepted>), ApiError> {
-    let handle = projector(&state, &params)?.clone();
+    let handle = projector(&state, &name)?.clone();
     let name = handle.name();
     // Started here and reported back through a channel, so that "already running"
     // is a 409 on this request rather than a log line.
@@ -155,9 +160,9 @@ async fn rebuild_projection(
         (status = 409, description = "The projector has not failed", body = Problem)))]
 async fn retry_projection(
     State(state): State<AppState>,
-    PathParams(params): PathParams,
+    PathParams(ProjectionPath { name }): PathParams<ProjectionPath>,
 ) -> Result<Json<AdminAccepted>, ApiError> {
-    let handle = projector(&state, &params)?;
+    let handle = projector(&state, &name)?;
     intervened(handle.name(), handle.retry().await?, "retrying")
 }
 
@@ -168,9 +173,9 @@ async fn retry_projection(
         (status = 409, description = "The projector has not failed", body = Problem)))]
 async fn skip_event(
     State(state): State<AppState>,
-    PathParams(params): PathParams,
+    PathParams(ProjectionPath { name }): PathParams<ProjectionPath>,
 ) -> Result<Json<AdminAccepted>, ApiError> {
-    let handle = projector(&state, &params)?;
+    let handle = projector(&state, &name)?;
     intervened(handle.name(), handle.skip().await?, "skipped")
 }
 

@@ -1,10 +1,13 @@
 //! What every command endpoint shares: its answer, its headers and how it runs.
 
 use crate::error::ApiError;
+use crate::extract::{Addressable, AggregateId};
+use aggregates::DomainError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use cqrs_es::Aggregate;
 use serde::Serialize;
-use store::CommandOutcome;
+use store::{CommandExecutor, CommandOptions, CommandOutcome};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -76,33 +79,22 @@ fn body(outcome: &CommandOutcome) -> CommandAccepted {
     }
 }
 
-/// An aggregate id from the path: ids are UUIDs, so anything else names nothing.
-/// Normalised to the lowercase hyphenated form they are stored under.
-pub fn aggregate_id(raw: &str, not_found_code: &'static str, what: &str) -> Result<String, ApiError> {
-    Uuid::parse_str(raw)
-        .map(|id| id.to_string())
-        .map_err(|_| ApiError::NotFound {
-            code: not_found_code,
-            detail: format!("no {what} with id '{raw}'"),
-        })
+/// Runs `command` on the aggregate `id` names and answers what it committed (`200 OK`):
+/// every command on an existing aggregate, with a body or without (the transitions,
+/// `POST /campaigns/{id}/activate`, are nothing else). An id that is not a UUID is
+/// the 404 of an unknown one.
+pub async fn execute<A>(
+    executor: &CommandExecutor<A>,
+    id: AggregateId<A>,
+    command: A::Command,
+    options: CommandOptions,
+) -> Result<Response, ApiError>
+where
+    A: Addressable + Aggregate + Clone + 'static,
+    A::Command: Clone,
+    A::Error: DomainError,
+{
+    let id = id.uuid()?.to_string();
+    let outcome = executor.execute(&id, command, options).await?;
+    Ok(accepted(outcome, None))
 }
-
-/// A command endpoint without a body (`POST /campaigns/{id}/activate`, ...): its handler
-/// and OpenAPI entry. The handler calls the `run` function of the module it is used in.
-macro_rules! transition {
-    ($tag:literal, $id_doc:literal, $handler:ident, $path:literal, $command:expr, $doc:literal) => {
-        #[doc = $doc]
-        #[utoipa::path(post, path = $path, tag = $tag,
-            params(("id" = Uuid, Path, description = $id_doc), CommandHeaders),
-            responses((status = 200, body = CommandAccepted), (status = 404, body = Problem),
-                (status = 409, body = Problem), (status = 422, description = "Not allowed from the current status", body = Problem)))]
-        async fn $handler(
-            State(state): State<AppState>,
-            PathParams(params): PathParams,
-            request: CommandRequest<NoBody>,
-        ) -> Result<Response, ApiError> {
-            run(&state, &params[0], $command, request.options).await
-        }
-    };
-}
-pub(crate) use transition;

@@ -1,43 +1,24 @@
-//! [`ApiError`]: every way a request can fail, turned into an RFC 9457
-//! `application/problem+json` answer in one place.
+//! [`ApiError`]: every way a request can fail, and the RFC 9457 problem
+//! (`application/problem+json`, the [`Problem`] of the `problem` crate) each one
+//! answers, in one place.
 //!
 //! Client mistakes and domain refusals become 4xx problems with a stable `code`
 //! (and the offending `field` when there is one). Infrastructure failures are logged
 //! with their cause and answered opaquely: the client learns that it failed, not why.
 
 use aggregates::error::{DomainError, ErrorCategory};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use std::time::Duration;
 use store::{CommandError, StoreError};
-use utoipa::ToSchema;
 
-/// The problem details body (RFC 9457), plus our machine-readable `code`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Problem {
-    /// A URI naming the kind of problem: `urn:alpes:problem:<code>`.
-    #[serde(rename = "type")]
-    pub problem_type: String,
-    /// Short summary of the kind of problem (the same for every occurrence).
-    pub title: String,
-    /// The HTTP status code.
-    pub status: u16,
-    /// What went wrong this time, for a human.
-    pub detail: String,
-    /// Stable machine-readable code, e.g. `campaign.invalid_transition`.
-    pub code: String,
-    /// The offending request field as a JSON path (`budget.currency`,
-    /// `participants[1].kind`), or header name, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    /// With `query.not_caught_up`: the view that is behind.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub projection: Option<String>,
-    /// With `query.not_caught_up`: the global position that view has applied.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub checkpoint: Option<i64>,
-}
+/// The body of every error answer (and the OpenAPI document's `Problem` schema),
+/// shared with the tracking service.
+pub use problem::Problem;
+
+/// A 503's `Retry-After`, in seconds: views catch up in milliseconds, databases come
+/// back, load passes: try again soon.
+const RETRY_SOON: u64 = 1;
 
 /// Every way a request can fail.
 #[derive(Debug)]
@@ -119,7 +100,8 @@ impl ApiError {
         }
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, String, String, Option<String>) {
+    /// The problem this error answers.
+    fn problem(self) -> Problem {
         use ApiError::*;
         match self {
             Domain(error) => {
@@ -128,189 +110,96 @@ impl ApiError {
                     ErrorCategory::AlreadyExists => (StatusCode::CONFLICT, "Already exists"),
                     ErrorCategory::Rule => (StatusCode::UNPROCESSABLE_ENTITY, "Rule violated"),
                 };
-                (
-                    status,
-                    title,
-                    error.code().into(),
-                    error.to_string(),
-                    error.field(),
-                )
+                Problem::new(status, title, error.code(), error.to_string()).with_field(error.field())
             }
-            BadRequest { code, detail, field } => (
-                StatusCode::BAD_REQUEST,
-                "Malformed request",
-                (*code).into(),
-                detail.clone(),
-                field.clone(),
-            ),
-            UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported media type",
-                "request.unsupported_media_type".into(),
-                "the request body must be JSON, sent with Content-Type: application/json".into(),
-                Some("content-type".into()),
-            ),
-            PayloadTooLarge { limit } => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Payload too large",
-                "request.body_too_large".into(),
-                format!("the request body is larger than {limit} bytes"),
-                None,
-            ),
-            NotFound { code, detail } => (
-                StatusCode::NOT_FOUND,
-                "Not found",
-                (*code).into(),
-                detail.clone(),
-                None,
-            ),
-            RouteNotFound => (
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "request.unknown_route".into(),
-                "no such endpoint; see /openapi.json".into(),
-                None,
-            ),
-            MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "Method not allowed",
-                "request.method_not_allowed".into(),
-                "this endpoint does not accept that method; see /openapi.json".into(),
-                None,
-            ),
-            VersionMismatch { expected, actual } => (
+            BadRequest { code, detail, field } => Problem::bad_request(code, detail).with_field(field),
+            UnsupportedMediaType => Problem::unsupported_media_type(),
+            PayloadTooLarge { limit } => Problem::payload_too_large(limit),
+            NotFound { code, detail } => Problem::not_found(code, detail),
+            RouteNotFound => Problem::route_not_found("no such endpoint; see /openapi.json"),
+            MethodNotAllowed => {
+                Problem::method_not_allowed("this endpoint does not accept that method; see /openapi.json")
+            }
+            VersionMismatch { expected, actual } => Problem::new(
                 StatusCode::CONFLICT,
                 "Version mismatch",
-                "concurrency.version_mismatch".into(),
+                "concurrency.version_mismatch",
                 format!("If-Match expected version {expected}, but the aggregate is at version {actual}"),
-                Some("if-match".into()),
-            ),
-            Conflict => (
+            )
+            .with_field("if-match".to_owned()),
+            Conflict => Problem::new(
                 StatusCode::CONFLICT,
                 "Concurrent modification",
-                "concurrency.conflict".into(),
-                "the aggregate kept being modified concurrently; retry the request".into(),
-                None,
+                "concurrency.conflict",
+                "the aggregate kept being modified concurrently; retry the request",
             ),
-            StateConflict { code, detail } => (
-                StatusCode::CONFLICT,
-                "Conflict",
-                (*code).into(),
-                detail.clone(),
-                None,
-            ),
+            StateConflict { code, detail } => Problem::new(StatusCode::CONFLICT, "Conflict", code, detail),
             NotCaughtUp {
                 projection,
                 checkpoint,
                 requested,
-            } => (
+            } => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "View not caught up",
-                "query.not_caught_up".into(),
+                "query.not_caught_up",
                 format!(
                     "the '{projection}' view has applied the log up to position {checkpoint}, \
                      not yet {requested}; retry shortly"
                 ),
-                Some("min_position".into()),
-            ),
-            IdempotencyKeyReused => (
+            )
+            .with_field("min_position".to_owned())
+            .with_view(projection, checkpoint)
+            .retry_after(RETRY_SOON),
+            IdempotencyKeyReused => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Idempotency key reused",
-                "idempotency.key_reused".into(),
-                "this Idempotency-Key was already used for a different request".into(),
-                Some("idempotency-key".into()),
-            ),
-            Unavailable { detail } => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service unavailable",
-                "service.unavailable".into(),
-                detail.clone(),
-                None,
-            ),
-            RequestTimeout { limit } => (
+                "idempotency.key_reused",
+                "this Idempotency-Key was already used for a different request",
+            )
+            .with_field("idempotency-key".to_owned()),
+            Unavailable { detail } => Problem::unavailable(detail).retry_after(RETRY_SOON),
+            RequestTimeout { limit } => Problem::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "Request timeout",
-                "request.body_timeout".into(),
+                "request.body_timeout",
                 format!(
                     "the request body was not received within {} ms",
                     limit.as_millis()
                 ),
-                None,
             ),
-            TooManyRequests { retry_after_secs } => (
+            TooManyRequests { retry_after_secs } => Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many requests",
-                "request.rate_limited".into(),
+                "request.rate_limited",
                 format!("this client sent too many requests; retry in {retry_after_secs} s"),
-                None,
-            ),
-            Overloaded => (
+            )
+            .retry_after(retry_after_secs),
+            Overloaded => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Overloaded",
-                "service.overloaded".into(),
-                "too many requests are in progress; retry shortly".into(),
-                None,
-            ),
-            HandlerTimeout { limit } => (
+                "service.overloaded",
+                "too many requests are in progress; retry shortly",
+            )
+            .retry_after(RETRY_SOON),
+            HandlerTimeout { limit } => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Timed out",
-                "service.timeout".into(),
+                "service.timeout",
                 format!(
                     "the request did not complete within {} ms; a command may still have been \
                      applied: retry it with the same Idempotency-Key",
                     limit.as_millis()
                 ),
-                None,
-            ),
-            Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal error",
-                "service.internal_error".into(),
-                "the request could not be completed; it has been logged".into(),
-                None,
-            ),
+            )
+            .retry_after(RETRY_SOON),
+            Internal(cause) => Problem::internal(cause),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(cause) = &self {
-            tracing::error!(%cause, "request failed");
-        }
-        let (status, title, code, detail, field) = self.parts();
-        let (projection, checkpoint) = match &self {
-            ApiError::NotCaughtUp {
-                projection,
-                checkpoint,
-                ..
-            } => (Some((*projection).to_owned()), Some(*checkpoint)),
-            _ => (None, None),
-        };
-        let problem = Problem {
-            projection,
-            checkpoint,
-            problem_type: format!("urn:alpes:problem:{code}"),
-            title: title.into(),
-            status: status.as_u16(),
-            detail,
-            code,
-            field,
-        };
-        let mut response = (status, axum::Json(problem)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        if let ApiError::TooManyRequests { retry_after_secs } = &self {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-        } else if status == StatusCode::SERVICE_UNAVAILABLE {
-            // Views catch up in milliseconds, databases come back, load passes: try
-            // again soon.
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        response
+        self.problem().into_response()
     }
 }
 
@@ -330,15 +219,10 @@ impl<E: DomainError> From<CommandError<E>> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        let unavailable = match &error {
-            StoreError::Unavailable(_) => true,
-            StoreError::Database(error) => StoreError::is_unreachable(error),
-            _ => false,
-        };
-        if unavailable {
+        if error.is_unavailable() {
             tracing::warn!(cause = %error, "database unavailable");
             ApiError::Unavailable {
-                detail: "the database is unavailable; retry later".into(),
+                detail: problem::DATABASE_UNAVAILABLE.into(),
             }
         } else {
             ApiError::Internal(error.to_string())

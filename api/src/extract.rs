@@ -1,5 +1,7 @@
 //! Extractors that turn every malformed request into an [`ApiError`] problem
-//! (axum's own rejections answer in plain text, with 422 for wrong types).
+//! (axum's own rejections answer in plain text, with 422 for wrong types): command
+//! requests ([`CommandRequest`]: JSON body, `If-Match`, `Idempotency-Key`), path
+//! parameters by name ([`PathParams`]) and aggregate ids ([`AggregateId`]).
 
 use crate::error::ApiError;
 use axum::body::Bytes;
@@ -7,8 +9,11 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use std::marker::PhantomData;
 use store::{CommandOptions, IdempotencyClaim};
+use uuid::Uuid;
 
 /// Largest accepted request body; larger ones get a 413 problem.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -202,18 +207,81 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// The path parameters of a route, in order, with a problem answer when they are
-/// not decodable (axum's own rejection is plain text).
-pub struct PathParams(pub Vec<String>);
+/// Path parameters read by name into `T`, a struct with a field per `{name}` of the
+/// route (through axum's `Path`), with a problem answer when the path is not decodable
+/// (axum's own rejection is plain text): 400 `request.invalid_path`.
+pub struct PathParams<T>(pub T);
 
-impl<S: Send + Sync> FromRequestParts<S> for PathParams {
+impl<S, T> FromRequestParts<S> for PathParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Path::<Vec<String>>::from_request_parts(parts, state)
+        Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(params)| PathParams(params))
             .map_err(|rejection| ApiError::bad_request("request.invalid_path", rejection.body_text(), None))
+    }
+}
+
+/// An aggregate the API addresses by the `{id}` of its paths (`/campaigns/{id}`).
+pub trait Addressable {
+    /// What clients call it, in problem details: `campaign`.
+    const NAME: &'static str;
+    /// The code of the 404 for an id that names none: `campaign.not_found`.
+    const NOT_FOUND: &'static str;
+
+    /// The 404 for `id`, which names none.
+    fn not_found(id: &str) -> ApiError {
+        ApiError::NotFound {
+            code: Self::NOT_FOUND,
+            detail: format!("no {} with id '{id}'", Self::NAME),
+        }
+    }
+}
+
+/// The `{id}` of a route, read by name: the id of an `A` (a campaign, a partner).
+///
+/// A path that is not decodable is refused at once, like any malformed path (400
+/// `request.invalid_path`). An id that is not a UUID is well-formed but names no `A`:
+/// [`AggregateId::uuid`] answers the same 404 as for an unknown id, when the handler
+/// looks the aggregate up, so that a malformed header, query or body is still reported
+/// first (a 400 or 415 before the 404, as for an unknown id).
+pub struct AggregateId<A> {
+    raw: String,
+    id: Option<Uuid>,
+    // `fn() -> A`: the id is `Send` and `Sync` whatever `A` is; it holds no `A`.
+    aggregate: PhantomData<fn() -> A>,
+}
+
+impl<A: Addressable> AggregateId<A> {
+    /// The id, or the 404 when it is not a UUID (ids are UUIDs: it names nothing).
+    /// Its `Display` is the lowercase hyphenated form aggregates are stored under.
+    pub fn uuid(&self) -> Result<Uuid, ApiError> {
+        self.id.ok_or_else(|| A::not_found(&self.raw))
+    }
+}
+
+impl<S, A> FromRequestParts<S> for AggregateId<A>
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        #[derive(Deserialize)]
+        struct IdParam {
+            id: String,
+        }
+        let PathParams(IdParam { id: raw }) = PathParams::from_request_parts(parts, state).await?;
+        Ok(AggregateId {
+            id: Uuid::parse_str(&raw).ok(),
+            raw,
+            aggregate: PhantomData,
+        })
     }
 }
 

@@ -9,13 +9,20 @@
 //!   split into `commands` (write side) and `queries` (read models).
 //! - [`reads`]: what queries share: query strings, pages, read-your-writes.
 //! - [`admin`]: `/projections` status, rebuild, retry and skip.
-//! - [`commands`]: the answer every command shares, and aggregate ids from paths.
-//! - [`extract`]: request extractors: JSON bodies, `If-Match`, `Idempotency-Key`.
-//! - [`error`]: [`ApiError`], the one place errors become responses.
+//! - [`commands`]: the answer every command shares, and [`commands::execute`], which
+//!   runs a command on the aggregate a path names (the body-less transitions are only that).
+//! - [`extract`]: request extractors: JSON bodies, `If-Match`, `Idempotency-Key`, path
+//!   parameters by name, and aggregate ids ([`extract::AggregateId`]).
+//! - [`error`]: [`ApiError`], the one place errors become responses: the RFC 9457
+//!   problem of each (built by the `problem` crate, shared with the tracking service).
 //! - [`money`]: the money body (exact decimal amounts).
 //! - [`health`]: `/health` and `/ready`.
 //! - [`openapi`]: `/openapi.json`, generated from the handlers.
 //! - [`state`]: [`AppState`], what the handlers share.
+//!
+//! The server in front of the router (`alpes::server`) adds what concerns every
+//! request before it gets here: the request id, protective headers, rate and
+//! concurrency limits, timeouts.
 
 pub mod admin;
 pub mod campaigns;
@@ -37,10 +44,13 @@ use axum::http::HeaderName;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+/// The request id the server in front of this router (`alpes::server`) puts on every
+/// request, a safe token, and echoes on every answer: read here for the logs only.
+/// Set there rather than here because only the outermost layer also covers the
+/// answers given before a request reaches this router (429, 503 at once, 408).
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole API, ready to serve.
@@ -66,7 +76,6 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         // Outermost last: a panic anywhere below becomes an opaque 500 problem, and
         // every request is logged in a span that carries its request id.
         .layer(CatchPanicLayer::custom(|_| panic_response()))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {
@@ -75,7 +84,6 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(tower_http::LatencyUnit::Micros)),
         )
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
 fn panic_response() -> Response {

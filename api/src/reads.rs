@@ -109,7 +109,7 @@ pub async fn check_position(state: &AppState, min_position: Option<i64>) -> Resu
     }
     // Every position a command answered is in the log already; one beyond its end was
     // never handed out, and waiting for it would only end in a timeout.
-    let head = store::reader::head_position(&state.db).await?;
+    let head = state.db.head_position().await?;
     if position > head {
         return Err(ApiError::bad_request(
             "query.invalid_min_position",

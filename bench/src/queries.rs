@@ -56,7 +56,7 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
         }));
     }
 
-    let database = store::Database::Postgres(db.pool.clone());
+    let database = store::Database::from(db.pool.clone());
     let filter = CampaignFilter {
         brand_id: Some("brand-7".into()),
         limit: 20,

@@ -14,7 +14,7 @@ use projections::{rebuild, Projections, ProjectorSettings};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Instant;
-use store::reader::LogWaker;
+use store::LogWaker;
 
 /// The campaign view, as a team would write it for the stock replay: the same
 /// fields as ours, folded one event at a time.
@@ -69,7 +69,7 @@ impl View<Campaign> for StockCampaignView {
 /// Our rebuild of the campaigns view over what `db` holds; events per second.
 async fn ours(db: &BenchDb) -> anyhow::Result<(u64, f64)> {
     let (projections, _not_run) = Projections::new(
-        &store::Database::Postgres(db.pool.clone()),
+        &store::Database::from(db.pool.clone()),
         &LogWaker::never(),
         &ProjectorSettings::default(),
         aggregates::upcasters::all,

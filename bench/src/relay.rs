@@ -24,7 +24,7 @@ use pulsar::{Pulsar, TokioExecutor};
 use pulsar_test_broker::TestBroker;
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
-use store::reader::{self, LogCursor};
+use store::LogCursor;
 
 /// Sends in flight, for the raw producer (the relay's own default is the same).
 const WINDOW: usize = 1000;
@@ -52,7 +52,7 @@ async fn fill_log(pool: &PgPool, events: i64) -> anyhow::Result<()> {
 /// The log's events as the raw producer sends them: encoded as the relay encodes them
 /// (stored payloads read through the upcasters), with the same keys and properties.
 async fn payloads(database: &store::Database, events: i64) -> anyhow::Result<Vec<Message>> {
-    let all = reader::read_after(database, LogCursor::START, events + 1).await?;
+    let all = database.read_after(LogCursor::START, events + 1).await?;
     let upcasters = aggregates::upcasters::all();
     all.iter()
         .map(|event| {
@@ -79,7 +79,9 @@ async fn read_and_encode(database: &store::Database) -> anyhow::Result<f64> {
     let mut cursor = LogCursor::START;
     let mut read = 0;
     loop {
-        let batch = reader::read_after(database, cursor, RelayConfig::default().fetch_size).await?;
+        let batch = database
+            .read_after(cursor, RelayConfig::default().fetch_size)
+            .await?;
         let Some(last) = batch.last() else { break };
         cursor = last.cursor;
         for event in &batch {
@@ -149,7 +151,7 @@ async fn relay(pool: &PgPool, broker: &TestBroker, head: i64, round: usize) -> a
 async fn measure(db: &BenchDb, events: i64, rounds: usize) -> anyhow::Result<Vec<Row>> {
     fill_log(&db.pool, events).await?;
     let database = store::Database::from(db.pool.clone());
-    let head = reader::head_position(&database).await?;
+    let head = database.head_position().await?;
     let payloads = payloads(&database, events).await?;
     anyhow::ensure!(
         payloads.len() as i64 == events,

@@ -1,9 +1,9 @@
 //! The `campaigns` projection: `campaign_view` (one row per campaign) and
 //! `partner_campaigns` (which campaigns list a partner as participant).
 
-use crate::backend::{sql, Sql, ViewConnection};
 use crate::projection::{ApplyError, Projection, Tables};
-use crate::rows::Document;
+use crate::rows::{documents, Document};
+use crate::storage::{Statement, Table, ViewTransaction};
 use aggregates::campaign::{Campaign, CampaignEvent, CampaignStatus, Participant};
 use aggregates::money::Money;
 use async_trait::async_trait;
@@ -11,15 +11,12 @@ use chrono::{DateTime, Utc};
 use cqrs_es::persist::EventUpcaster;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
-use store::reader::RecordedEvent;
+use store::RecordedEvent;
 use uuid::Uuid;
 
 pub const NAME: &str = "campaigns";
 const VIEW: &str = "campaign_view";
 const PARTICIPATIONS: &str = "partner_campaigns";
-const UPSERT: Sql = sql!("upsert_campaigns.sql");
-const DELETE_PARTICIPATIONS: Sql = sql!("delete_participations.sql");
-const INSERT_PARTICIPATIONS: Sql = sql!("insert_participations.sql");
 
 /// A row of `campaign_view`; its fields are the table's columns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,14 +160,17 @@ impl Projection for CampaignsProjection {
 
     async fn apply(
         &self,
-        mut conn: ViewConnection<'_>,
+        tx: &mut dyn ViewTransaction,
         tables: Tables,
         events: &[RecordedEvent],
     ) -> Result<(), ApplyError> {
-        let view_table = tables.name(VIEW);
+        let view_table = Table {
+            base: VIEW,
+            copy: tables,
+        };
         let views = crate::rows::fold_batch(
-            conn.reborrow(),
-            &view_table,
+            tx,
+            view_table,
             Campaign::TYPE,
             events,
             &self.upcasters,
@@ -182,20 +182,25 @@ impl Projection for CampaignsProjection {
         }
 
         let rows: Vec<&CampaignView> = views.values().collect();
-        crate::rows::execute_with_rows(conn.reborrow(), UPSERT, &view_table, &rows).await?;
+        tx.write_rows(Statement::UpsertCampaigns, view_table, &documents(&rows)?)
+            .await?;
         let touched: Vec<&str> = views.keys().map(String::as_str).collect();
         let participations: Vec<Participation> =
             views.values().flat_map(CampaignView::participations).collect();
-        let participations_table = tables.name(PARTICIPATIONS);
-        conn.execute_with_ids(DELETE_PARTICIPATIONS, &participations_table, &touched)
+        let participations_table = Table {
+            base: PARTICIPATIONS,
+            copy: tables,
+        };
+        tx.write_ids(Statement::DeleteParticipations, participations_table, &touched)
             .await?;
-        crate::rows::execute_with_rows(
-            conn,
-            INSERT_PARTICIPATIONS,
-            &participations_table,
-            &participations,
-        )
-        .await?;
+        if !participations.is_empty() {
+            tx.write_rows(
+                Statement::InsertParticipations,
+                participations_table,
+                &documents(&participations)?,
+            )
+            .await?;
+        }
         Ok(())
     }
 }
@@ -204,7 +209,7 @@ impl Projection for CampaignsProjection {
 mod tests {
     use super::*;
     use aggregates::partner_kind::PartnerKind;
-    use store::reader::LogCursor;
+    use store::LogCursor;
 
     fn recorded(sequence: i64) -> RecordedEvent {
         RecordedEvent {

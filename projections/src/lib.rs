@@ -4,46 +4,43 @@
 //!
 //! Everything works on both storage backends ([`store::Database`]: Postgres, or the
 //! embedded SQLite file) with one copy of the logic: the folds, batching, checkpoints,
-//! poison handling, rebuilds and queries are backend-neutral, and only the statements
-//! (`sql/postgres/`, `sql/sqlite/`) and the leadership mechanism differ.
+//! poison handling, rebuilds and queries are backend-neutral; each backend's
+//! statements live in its folder, behind the two traits of `storage`.
 //!
 //! # Layout
-//! - [`projection`]: the [`Projection`] trait: a read model, to its projector, applied
-//!   through a [`ViewConnection`] of either backend.
+//! - [`projection`]: the [`Projection`] trait: a read model, to its projector.
 //! - [`campaigns`], [`partners`]: the two projections (`campaign_view` +
 //!   `partner_campaigns`, and `partner_view`), each a pure fold of events into rows
 //!   plus a few batched statements.
-//! - [`projector`]: [`Projector`], the task that applies batches exactly once, in commit
-//!   order, with one leader across processes; [`ProjectorHandle`] to watch and operate it.
+//! - [`projector`]: [`Projector`], a handler of the store's log-consumer runtime that
+//!   applies batches exactly once, in commit order; [`ProjectorHandle`] to watch and
+//!   operate it.
 //! - [`rebuild`]: replay into shadow tables, then an atomic swap.
 //! - [`queries`]: reading the views.
 //! - `rows`: moving rows between the database and Rust as JSON documents.
-//! - `checkpoint`: a projector's row in `projector_checkpoints`.
-//! - `backend`: what differs per backend: connections, write transactions, and each
-//!   statement in both dialects.
-//!
-//! SQL lives in `projections/sql/postgres/` and `projections/sql/sqlite/` (one file
-//! name, two dialects); tables in `migrations/postgres/` and `migrations/sqlite/`.
+//! - `storage`: what the projections need from a database ([`storage::ViewStore`],
+//!   [`storage::ViewTransaction`]), implemented by `postgres/` and `sqlite/`, each with
+//!   its `.sql` files beside it. Tables are in `migrations/postgres/` and
+//!   `migrations/sqlite/`.
 
-mod backend;
 pub mod campaigns;
-mod checkpoint;
 pub mod partners;
+mod postgres;
 pub mod projection;
 pub mod projector;
 pub mod queries;
 pub mod rebuild;
 mod rows;
+mod sqlite;
+pub mod storage;
 
-pub use backend::ViewConnection;
 pub use projection::Projection;
 pub use projector::{Projector, ProjectorHandle, ProjectorSettings, ProjectorState, ProjectorStatus};
 
 use cqrs_es::persist::EventUpcaster;
 use std::sync::Arc;
 use std::time::Duration;
-use store::reader::LogWaker;
-use store::Database;
+use store::{Database, LogWaker};
 
 /// Every projector of the application, by name.
 #[derive(Clone)]

@@ -1,8 +1,8 @@
 //! The `partners` projection: `partner_view`, one row per partner.
 
-use crate::backend::{sql, Sql, ViewConnection};
 use crate::projection::{ApplyError, Projection, Tables};
-use crate::rows::Document;
+use crate::rows::{documents, Document};
+use crate::storage::{Statement, Table, ViewTransaction};
 use aggregates::partner::{Partner, PartnerEvent, PartnerStatus};
 use aggregates::partner_kind::PartnerKind;
 use async_trait::async_trait;
@@ -10,12 +10,11 @@ use chrono::{DateTime, Utc};
 use cqrs_es::persist::EventUpcaster;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
-use store::reader::RecordedEvent;
+use store::RecordedEvent;
 use uuid::Uuid;
 
 pub const NAME: &str = "partners";
 const VIEW: &str = "partner_view";
-const UPSERT: Sql = sql!("upsert_partners.sql");
 
 /// A row of `partner_view`; its fields are the table's columns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,14 +132,17 @@ impl Projection for PartnersProjection {
 
     async fn apply(
         &self,
-        mut conn: ViewConnection<'_>,
+        tx: &mut dyn ViewTransaction,
         tables: Tables,
         events: &[RecordedEvent],
     ) -> Result<(), ApplyError> {
-        let table = tables.name(VIEW);
+        let table = Table {
+            base: VIEW,
+            copy: tables,
+        };
         let views = crate::rows::fold_batch(
-            conn.reborrow(),
-            &table,
+            tx,
+            table,
             Partner::TYPE,
             events,
             &self.upcasters,
@@ -151,7 +153,8 @@ impl Projection for PartnersProjection {
             return Ok(());
         }
         let rows: Vec<&PartnerView> = views.values().collect();
-        crate::rows::execute_with_rows(conn, UPSERT, &table, &rows).await?;
+        tx.write_rows(Statement::UpsertPartners, table, &documents(&rows)?)
+            .await?;
         Ok(())
     }
 }

@@ -1,10 +1,10 @@
 //! [`Projection`]: what a read model is, to the projector that maintains it.
 
-use crate::backend::ViewConnection;
+use crate::storage::ViewTransaction;
 use async_trait::async_trait;
 use cqrs_es::persist::{EventUpcaster, SerializedEvent};
 use serde::de::DeserializeOwned;
-use store::reader::RecordedEvent;
+use store::RecordedEvent;
 
 /// Which copy of a projection's tables to write: the live one queries read, or the
 /// shadow copy a rebuild fills before it is swapped in.
@@ -51,11 +51,11 @@ pub trait Projection: Send + Sync + 'static {
     fn tables(&self) -> &'static [&'static str];
 
     /// Applies a batch of events, in order, to `tables`, inside the caller's
-    /// transaction (which also advances the checkpoint), on either backend. Events of
-    /// other aggregate types are ignored.
+    /// transaction (which also advances the checkpoint). Events of other aggregate
+    /// types are ignored.
     async fn apply(
         &self,
-        conn: ViewConnection<'_>,
+        tx: &mut dyn ViewTransaction,
         tables: Tables,
         events: &[RecordedEvent],
     ) -> Result<(), ApplyError>;

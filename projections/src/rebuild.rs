@@ -1,4 +1,4 @@
-//! Rebuilding a view from the log without downtime, on either backend.
+//! Rebuilding a view from the log without downtime.
 //!
 //! The projection is replayed from position 0 into shadow copies of its tables while
 //! the live view keeps serving queries and following new events. When the shadow has
@@ -7,49 +7,28 @@
 //! ones and moves the checkpoint: queries see the old view, then the new one, never a
 //! half-built one. Events an operator skipped on the live view stay skipped.
 //!
-//! What differs per backend:
-//! - **One rebuild at a time** per view. Postgres: a session advisory lock, released
-//!   when the rebuilding process's connection goes away. SQLite has no such lock: the
-//!   rebuild claims the view in its checkpoint row under a fresh owner id, with a lease
-//!   it renews in every batch's write transaction (which also checks the claim is still
-//!   its own, so a rebuild that lost its claim writes nothing more). A crashed
-//!   rebuild's lease expires after [`REBUILD_LEASE`].
-//! - **The shadow tables**. Postgres: `CREATE TABLE … (LIKE … INCLUDING ALL)`. SQLite:
-//!   the live table's own `CREATE` statements from `sqlite_schema`, renamed.
-//! - **The swap's lock**. Postgres: the live checkpoint row `FOR UPDATE`. SQLite: the
-//!   swap's write transaction holds the database's write lock.
+//! One rebuild at a time per view: it holds the [`Lease`] `rebuild:<name>`, renewed
+//! before every batch; a rebuild whose lease was taken over (it stopped renewing for
+//! [`REBUILD_LEASE`], SQLite) stops without writing more. A rebuild that crashed
+//! leaves its "rebuilding" mark, which the projector clears when it takes the lead
+//! and no rebuild holds the lease.
 
-use crate::backend::{sql, Sql, ViewConnection, WriteTransaction};
-use crate::checkpoint;
 use crate::projection::{ApplyError, Projection, Tables};
-use crate::projector::{date_modifier, is_data_error, lock_held, ProjectorHandle};
-use sqlx::{Connection, PgConnection, Row, SqliteConnection};
+use crate::projector::ProjectorHandle;
+use crate::storage::{ViewStore, ViewTransaction};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
-use store::reader::{self, LogCursor, RecordedEvent};
-use store::Database;
+use store::{Database, DbFault, Lease, LeaseError, LogCursor, RecordedEvent};
 use uuid::Uuid;
 
 /// Events per transaction while replaying: large, as nothing waits on a rebuild's
 /// individual batches.
 const REBUILD_BATCH: i64 = 5000;
 
-/// SQLite: how long a rebuild's claim lasts without being renewed. Every batch renews
+/// How long a rebuild's lease lasts without being renewed (SQLite). Every batch renews
 /// it, and a batch takes well under a second, so only a rebuild that died (or hangs)
 /// lets it expire; another rebuild may then take the view over.
 pub const REBUILD_LEASE: Duration = Duration::from_secs(30);
-
-const FAILED: Sql = sql!("rebuild_failed.sql");
-const SWAPPED: Sql = sql!("rebuild_swapped.sql");
-const PG_MARK: &str = include_str!("../sql/postgres/rebuild_mark.sql");
-const PG_UNMARK: &str = include_str!("../sql/postgres/rebuild_unmark.sql");
-const PG_PROGRESS: &str = include_str!("../sql/postgres/rebuild_progress.sql");
-const SQLITE_CLAIM: &str = include_str!("../sql/sqlite/rebuild_claim.sql");
-const SQLITE_RENEW: &str = include_str!("../sql/sqlite/rebuild_renew.sql");
-const SQLITE_RELEASE: &str = include_str!("../sql/sqlite/rebuild_release.sql");
-const SQLITE_ALIVE: &str = include_str!("../sql/sqlite/rebuild_alive.sql");
-const SQLITE_CLEAR_EXPIRED: &str = include_str!("../sql/sqlite/rebuild_clear_expired.sql");
-const SQLITE_SHADOW_SCHEMA: &str = include_str!("../sql/sqlite/shadow_schema.sql");
 
 /// How far a rebuild is, for a progress bar.
 #[derive(Debug, Clone)]
@@ -90,147 +69,90 @@ pub async fn rebuild(
     mut progress: impl FnMut(&RebuildProgress) + Send,
 ) -> Result<RebuildReport, RebuildError> {
     let name = handle.name();
-    let db = handle.database();
-    let Some(claim) = Claim::take(db, name).await? else {
+    let Some(mut claim) = Claim::take(handle.database(), handle.views(), name).await? else {
         return Err(RebuildError::AlreadyRunning(name));
     };
-    let result = replay_and_swap(handle, &claim, &mut progress).await;
+    let result = replay_and_swap(handle, &mut claim, &mut progress).await;
     if let Err(error) = &result {
         // Leave the live view as it was; drop what was built; say why in the status.
-        let _ = abandon(handle, &claim, error).await;
+        let _ = abandon(handle, &mut claim, error).await;
     }
-    let _ = claim.release(db, name).await;
+    claim.release(handle.views(), name).await;
     result
 }
 
-/// What keeps a second rebuild of the same view from running at the same time.
-enum Claim {
-    /// A session advisory lock, held as long as this dedicated connection lives.
-    Postgres(PgConnection),
-    /// A lease in the checkpoint row, owned under this id (`sql/sqlite/rebuild_claim.sql`).
-    Sqlite { owner: String },
+/// What keeps a second rebuild of the same view from running at the same time: the
+/// lease `rebuild:<name>`.
+struct Claim {
+    lease: Lease,
 }
 
 impl Claim {
     /// Claims the view for a rebuild and marks it rebuilding; `None` when another
     /// rebuild holds it.
-    async fn take(db: &Database, name: &str) -> Result<Option<Claim>, sqlx::Error> {
-        match db {
-            Database::Postgres(pool) => {
-                let mut lock = PgConnection::connect_with(&pool.connect_options()).await?;
-                let locked: bool =
-                    sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('rebuild:' || $1))")
-                        .bind(name)
-                        .fetch_one(&mut lock)
-                        .await?;
-                if !locked {
-                    let _ = lock.close().await;
-                    return Ok(None);
-                }
-                sqlx::query(PG_MARK).bind(name).execute(pool).await?;
-                Ok(Some(Claim::Postgres(lock)))
-            }
-            Database::Sqlite(sqlite) => {
-                let owner = Uuid::new_v4().to_string();
-                let mut tx = sqlite.begin_write().await?;
-                let claimed = sqlx::query(SQLITE_CLAIM)
-                    .bind(name)
-                    .bind(&owner)
-                    .bind(date_modifier(REBUILD_LEASE))
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(claimed.map(|_| Claim::Sqlite { owner }))
-            }
+    async fn take(db: &Database, views: &dyn ViewStore, name: &str) -> Result<Option<Claim>, sqlx::Error> {
+        let holder = Uuid::new_v4().to_string();
+        let Some(lease) =
+            Lease::try_acquire(db, &Lease::key("rebuild", name), &holder, REBUILD_LEASE).await?
+        else {
+            return Ok(None);
+        };
+        views.mark_rebuilding(name).await?;
+        Ok(Some(Claim { lease }))
+    }
+
+    /// Before each write: checks the lease is still this rebuild's and extends it
+    /// (`TakenOver` otherwise: nothing more may be written).
+    async fn renew(&mut self, name: &'static str) -> Result<(), RebuildError> {
+        match self.lease.renew(REBUILD_LEASE / 3).await {
+            Ok(()) => Ok(()),
+            Err(LeaseError::Lost(_)) => Err(RebuildError::TakenOver(name)),
+            Err(LeaseError::Database(error)) => Err(RebuildError::Database(error)),
+            Err(LeaseError::Timeout(_)) => Err(RebuildError::Database(sqlx::Error::PoolTimedOut)),
         }
     }
 
-    /// Inside a write transaction of the rebuild: records how far it got (`position`,
-    /// when given) and, on SQLite, checks the claim is still this rebuild's and renews
-    /// its lease (`TakenOver` otherwise: the transaction must not commit).
-    async fn renew(
-        &self,
-        conn: ViewConnection<'_>,
-        name: &'static str,
-        position: Option<i64>,
-    ) -> Result<(), RebuildError> {
-        match (self, conn) {
-            (Claim::Postgres(_), ViewConnection::Postgres(conn)) => {
-                if let Some(position) = position {
-                    sqlx::query(PG_PROGRESS)
-                        .bind(name)
-                        .bind(position)
-                        .execute(conn)
-                        .await?;
-                }
-                Ok(())
+    /// Ends the rebuild: clears the mark (unless another rebuild took the view over:
+    /// the mark is its own then), and gives the lease up.
+    async fn release(mut self, views: &dyn ViewStore, name: &'static str) {
+        if self.renew(name).await.is_ok() {
+            if let Err(error) = views.unmark_rebuilding(name).await {
+                tracing::warn!(%error, "the rebuilding mark stays until the projector clears it");
             }
-            (Claim::Sqlite { owner }, ViewConnection::Sqlite(conn)) => {
-                let renewed = sqlx::query(SQLITE_RENEW)
-                    .bind(name)
-                    .bind(owner)
-                    .bind(position)
-                    .bind(date_modifier(REBUILD_LEASE))
-                    .fetch_optional(conn)
-                    .await?;
-                match renewed {
-                    Some(_) => Ok(()),
-                    None => Err(RebuildError::TakenOver(name)),
-                }
-            }
-            _ => unreachable!("a rebuild's claim and its transaction are of one backend"),
         }
-    }
-
-    /// Ends the rebuild: clears the mark, and releases the claim.
-    async fn release(self, db: &Database, name: &str) -> Result<(), sqlx::Error> {
-        match (self, db) {
-            (Claim::Postgres(lock), Database::Postgres(pool)) => {
-                let unmarked = sqlx::query(PG_UNMARK).bind(name).execute(pool).await;
-                let _ = lock.close().await;
-                unmarked.map(drop)
-            }
-            (Claim::Sqlite { owner }, Database::Sqlite(sqlite)) => {
-                let mut tx = sqlite.begin_write().await?;
-                sqlx::query(SQLITE_RELEASE)
-                    .bind(name)
-                    .bind(owner)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await
-            }
-            _ => unreachable!("a rebuild's claim and its database are of one backend"),
-        }
+        self.lease.release().await;
     }
 }
 
 async fn replay_and_swap(
     handle: &ProjectorHandle,
-    claim: &Claim,
+    claim: &mut Claim,
     progress: &mut (impl FnMut(&RebuildProgress) + Send),
 ) -> Result<RebuildReport, RebuildError> {
     let projection = handle.projection();
     let name = handle.name();
     let db = handle.database();
+    let views = handle.views();
     let started = Instant::now();
 
-    let mut tx = WriteTransaction::begin(db).await?;
-    claim.renew(tx.connection(), name, None).await?;
-    drop_shadow_tables(tx.connection(), projection.tables()).await?;
-    create_shadow_tables(tx.connection(), projection.tables()).await?;
+    claim.renew(name).await?;
+    let mut tx = views.begin().await?;
+    tx.drop_shadow_tables(projection.tables()).await?;
+    tx.create_shadow_tables(projection.tables()).await?;
     tx.commit().await?;
 
     // Events an operator skipped on the live view stay skipped in the rebuilt one.
-    let skipped = checkpoint::skipped_event_ids(db, name).await?;
-    let total = reader::count_after(db, LogCursor::START).await?.max(0) as u64;
+    let skipped = views.skipped_event_ids(name).await?;
+    let total = db.count_after(LogCursor::START).await?.max(0) as u64;
     let mut cursor = LogCursor::START;
     let mut applied = 0u64;
     loop {
-        let events = reader::read_after(db, cursor, REBUILD_BATCH).await?;
+        let events = db.read_after(cursor, REBUILD_BATCH).await?;
         let Some(last) = events.last() else { break };
-        let mut tx = WriteTransaction::begin(db).await?;
-        claim.renew(tx.connection(), name, Some(last.position())).await?;
-        apply_to_shadow(tx.connection(), &*projection, &skipped, &events).await?;
+        claim.renew(name).await?;
+        let mut tx = views.begin().await?;
+        tx.rebuild_progress(name, last.position()).await?;
+        apply_to_shadow(&mut *tx, &*projection, &skipped, &events).await?;
         tx.commit().await?;
         cursor = last.cursor;
         applied += events.len() as u64;
@@ -246,36 +168,18 @@ async fn replay_and_swap(
     // The swap: the live projector waits on its checkpoint meanwhile (Postgres: the row
     // lock taken here; SQLite: the write lock this transaction holds), then finds it
     // moved and reloads it.
-    let mut tx = WriteTransaction::begin(db).await?;
-    checkpoint::locked_cursor(tx.connection(), name).await?;
-    claim.renew(tx.connection(), name, None).await?;
+    claim.renew(name).await?;
+    let mut tx = views.begin().await?;
+    tx.locked_cursor(name).await?;
     loop {
-        let events = tx.connection().read_log(cursor, REBUILD_BATCH).await?;
+        let events = tx.read_log(cursor, REBUILD_BATCH).await?;
         let Some(last) = events.last() else { break };
-        apply_to_shadow(tx.connection(), &*projection, &skipped, &events).await?;
+        apply_to_shadow(&mut *tx, &*projection, &skipped, &events).await?;
         cursor = last.cursor;
         applied += events.len() as u64;
     }
-    swap_tables(tx.connection(), projection.tables()).await?;
-    match tx.connection() {
-        ViewConnection::Postgres(conn) => {
-            sqlx::query(SWAPPED.postgres)
-                .bind(name)
-                .bind(cursor.transaction_id.to_string())
-                .bind(cursor.position)
-                .bind(applied as i64)
-                .execute(conn)
-                .await?;
-        }
-        ViewConnection::Sqlite(conn) => {
-            sqlx::query(SWAPPED.sqlite)
-                .bind(name)
-                .bind(cursor.position)
-                .bind(applied as i64)
-                .execute(conn)
-                .await?;
-        }
-    }
+    tx.swap_tables(projection.tables()).await?;
+    tx.rebuild_swapped(name, cursor, applied as i64).await?;
     tx.commit().await?;
 
     let elapsed = started.elapsed();
@@ -294,28 +198,17 @@ async fn replay_and_swap(
 
 /// After a failed rebuild: drops the shadow tables and records why in the status.
 /// Not when another rebuild took the view over: the shadow tables are its own now.
-async fn abandon(handle: &ProjectorHandle, claim: &Claim, error: &RebuildError) -> Result<(), RebuildError> {
+async fn abandon(
+    handle: &ProjectorHandle,
+    claim: &mut Claim,
+    error: &RebuildError,
+) -> Result<(), RebuildError> {
     let name = handle.name();
-    let mut tx = WriteTransaction::begin(handle.database()).await?;
-    claim.renew(tx.connection(), name, None).await?;
-    drop_shadow_tables(tx.connection(), handle.projection().tables()).await?;
-    let reason = format!("rebuild failed: {error}");
-    match tx.connection() {
-        ViewConnection::Postgres(conn) => {
-            sqlx::query(FAILED.postgres)
-                .bind(name)
-                .bind(reason)
-                .execute(conn)
-                .await?;
-        }
-        ViewConnection::Sqlite(conn) => {
-            sqlx::query(FAILED.sqlite)
-                .bind(name)
-                .bind(reason)
-                .execute(conn)
-                .await?;
-        }
-    }
+    claim.renew(name).await?;
+    let mut tx = handle.views().begin().await?;
+    tx.drop_shadow_tables(handle.projection().tables()).await?;
+    tx.rebuild_failed(name, &format!("rebuild failed: {error}"))
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -324,7 +217,7 @@ async fn abandon(handle: &ProjectorHandle, claim: &Claim, error: &RebuildError) 
 /// on the live view. When the database refuses the batch's data, finds the event
 /// behind it (one savepoint per event) so the error names it.
 async fn apply_to_shadow(
-    mut conn: ViewConnection<'_>,
+    tx: &mut dyn ViewTransaction,
     projection: &dyn Projection,
     skipped: &HashSet<Uuid>,
     events: &[RecordedEvent],
@@ -338,22 +231,20 @@ async fn apply_to_shadow(
         event_id: kept[index].event_id,
         reason,
     };
-    let mut attempt = conn.savepoint().await?;
-    match projection
-        .apply(attempt.connection(), Tables::Shadow, &kept)
-        .await
-    {
-        Ok(()) => Ok(attempt.commit().await?),
+    tx.savepoint().await?;
+    match projection.apply(tx, Tables::Shadow, &kept).await {
+        Ok(()) => Ok(tx.release_savepoint().await?),
         Err(ApplyError::Poison { index, reason }) => Err(poisoned(index, reason)),
-        Err(ApplyError::Database(error)) if is_data_error(&error) => {
-            attempt.rollback().await?;
+        Err(ApplyError::Database(error)) if DbFault::of(&error).is_the_datas() => {
+            tx.rollback_to_savepoint().await?;
+            tx.release_savepoint().await?;
             for (index, event) in kept.iter().enumerate() {
-                let mut one = conn.savepoint().await?;
+                tx.savepoint().await?;
                 match projection
-                    .apply(one.connection(), Tables::Shadow, std::slice::from_ref(event))
+                    .apply(tx, Tables::Shadow, std::slice::from_ref(event))
                     .await
                 {
-                    Ok(()) => one.commit().await?,
+                    Ok(()) => tx.release_savepoint().await?,
                     Err(ApplyError::Poison { reason, .. }) => return Err(poisoned(index, reason)),
                     Err(ApplyError::Database(error)) => {
                         return Err(poisoned(
@@ -369,161 +260,21 @@ async fn apply_to_shadow(
     }
 }
 
-async fn drop_shadow_tables(mut conn: ViewConnection<'_>, tables: &[&str]) -> Result<(), sqlx::Error> {
-    for table in tables {
-        let statement = format!("DROP TABLE IF EXISTS {}", Tables::Shadow.name(table));
-        match &mut conn {
-            ViewConnection::Postgres(conn) => {
-                sqlx::query(&statement).execute(&mut **conn).await?;
-            }
-            ViewConnection::Sqlite(conn) => {
-                sqlx::query(&statement).execute(&mut **conn).await?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Creates empty shadow copies of `tables`, with the same columns, constraints and
-/// indexes.
-async fn create_shadow_tables(conn: ViewConnection<'_>, tables: &[&str]) -> Result<(), sqlx::Error> {
-    match conn {
-        ViewConnection::Postgres(conn) => {
-            for table in tables {
-                let shadow = Tables::Shadow.name(table);
-                sqlx::query(&format!("CREATE TABLE {shadow} (LIKE {table} INCLUDING ALL)"))
-                    .execute(&mut *conn)
-                    .await?;
-            }
-        }
-        ViewConnection::Sqlite(conn) => {
-            for table in tables {
-                for statement in sqlite_shadow_schema(conn, table).await? {
-                    sqlx::query(&statement).execute(&mut *conn).await?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The statements that create the shadow copy of SQLite table `table`: its own
-/// `CREATE TABLE` and `CREATE INDEX` statements (so the copy cannot drift from the
-/// migrations), naming the shadow table, and the indexes by [`shadow_index_name`].
-async fn sqlite_shadow_schema(conn: &mut SqliteConnection, table: &str) -> Result<Vec<String>, sqlx::Error> {
-    let shadow = Tables::Shadow.name(table);
-    let rows = sqlx::query(SQLITE_SHADOW_SCHEMA)
-        .bind(table)
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut statements = Vec::new();
-    for row in rows {
-        let kind: String = row.try_get("type")?;
-        let name: String = row.try_get("name")?;
-        let sql: String = row.try_get("sql")?;
-        // Everything from the first parenthesis on is the body (columns and
-        // constraints; indexed columns and any WHERE): the head names the object and
-        // its table, as written or, after a rename, quoted.
-        let Some(body_at) = sql.find('(') else {
-            return Err(sqlx::Error::Protocol(format!(
-                "unexpected schema of {table}: {sql}"
-            )));
-        };
-        let (head, body) = sql.split_at(body_at);
-        statements.push(match kind.as_str() {
-            "table" => format!("CREATE TABLE {shadow} {body}"),
-            _ => {
-                let unique = if head.to_ascii_uppercase().starts_with("CREATE UNIQUE") {
-                    "UNIQUE "
-                } else {
-                    ""
-                };
-                format!(
-                    "CREATE {unique}INDEX {} ON {shadow} {body}",
-                    shadow_index_name(&name)
-                )
-            }
-        });
-    }
-    if statements.is_empty() {
-        return Err(sqlx::Error::Protocol(format!("no table named {table}")));
-    }
-    Ok(statements)
-}
-
-/// The name of a live index's copy on a shadow table. SQLite index names are global
-/// and a renamed table keeps its indexes' names, so after a swap the live indexes
-/// bear the shadow names: the names alternate between `NAME` and `NAME__rebuild`
-/// from one rebuild to the next (instead of growing a suffix per rebuild).
-fn shadow_index_name(live: &str) -> String {
-    const SUFFIX: &str = "__rebuild";
-    match live.strip_suffix(SUFFIX) {
-        Some(base) => base.to_owned(),
-        None => format!("{live}{SUFFIX}"),
-    }
-}
-
-/// Replaces the live tables by their shadow copies, inside the swap's transaction.
-async fn swap_tables(conn: ViewConnection<'_>, tables: &[&str]) -> Result<(), sqlx::Error> {
-    match conn {
-        ViewConnection::Postgres(conn) => {
-            for table in tables {
-                let shadow = Tables::Shadow.name(table);
-                for statement in [
-                    format!("ALTER TABLE {table} RENAME TO {table}__old"),
-                    format!("ALTER TABLE {shadow} RENAME TO {table}"),
-                    format!("DROP TABLE {table}__old"),
-                ] {
-                    sqlx::query(&statement).execute(&mut *conn).await?;
-                }
-            }
-        }
-        ViewConnection::Sqlite(conn) => {
-            for table in tables {
-                let shadow = Tables::Shadow.name(table);
-                for statement in [
-                    format!("DROP TABLE {table}"),
-                    format!("ALTER TABLE {shadow} RENAME TO {table}"),
-                ] {
-                    sqlx::query(&statement).execute(&mut *conn).await?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Whether a rebuild of projector `name` runs (in any process): Postgres, whether its
-/// lock is held; SQLite, whether its claim's lease is unexpired.
+/// Whether a rebuild of projector `name` runs (in any process): whether its lease is held.
 pub(crate) async fn is_running(db: &Database, name: &str) -> Result<bool, sqlx::Error> {
-    match db {
-        Database::Postgres(pool) => lock_held(pool, &format!("rebuild:{name}")).await,
-        Database::Sqlite(sqlite) => Ok(sqlx::query_scalar::<_, bool>(SQLITE_ALIVE)
-            .bind(name)
-            .fetch_optional(sqlite.pool())
-            .await?
-            .unwrap_or(false)),
-    }
+    Lease::is_held(db, &Lease::key("rebuild", name)).await
 }
 
 /// Clears the "rebuilding" mark a crashed rebuild left behind: called when a
-/// projector takes the lead; a running rebuild holds its lock (Postgres) or an
-/// unexpired lease (SQLite), a crashed one does not.
-pub(crate) async fn clear_stale_rebuild(db: &Database, name: &str) -> Result<(), sqlx::Error> {
-    match db {
-        Database::Postgres(pool) => {
-            if !lock_held(pool, &format!("rebuild:{name}")).await? {
-                sqlx::query(PG_UNMARK).bind(name).execute(pool).await?;
-            }
-        }
-        Database::Sqlite(sqlite) => {
-            let mut tx = sqlite.begin_write().await?;
-            sqlx::query(SQLITE_CLEAR_EXPIRED)
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        }
+/// projector takes the lead; a running rebuild holds its lease, a crashed one does not
+/// (on Postgres it went with its connection; on SQLite it expired).
+pub(crate) async fn clear_stale_rebuild(
+    db: &Database,
+    views: &dyn ViewStore,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    if !is_running(db, name).await? {
+        views.unmark_rebuilding(name).await?;
     }
     Ok(())
 }
@@ -533,20 +284,8 @@ mod tests {
     use super::*;
     use crate::projector::ProjectorState;
     use crate::{Projections, ProjectorSettings};
-    use store::reader::LogWaker;
+    use store::LogWaker;
     use test_support::TestDb;
-
-    #[test]
-    fn shadow_index_names_alternate_instead_of_growing() {
-        assert_eq!(
-            shadow_index_name("campaign_view_brand_idx"),
-            "campaign_view_brand_idx__rebuild"
-        );
-        assert_eq!(
-            shadow_index_name("campaign_view_brand_idx__rebuild"),
-            "campaign_view_brand_idx"
-        );
-    }
 
     fn handles(db: &Database) -> Projections {
         Projections::new(
@@ -572,50 +311,50 @@ mod tests {
         let db = &test.db;
         let projections = handles(db);
         let handle = projections.get("campaigns").unwrap();
-        let claim = Claim::take(db, "campaigns")
+        let views = handle.views();
+        let claim = Claim::take(db, views, "campaigns")
             .await
             .unwrap()
             .expect("no rebuild runs");
         assert!(is_running(db, "campaigns").await.unwrap());
-        assert!(Claim::take(db, "campaigns").await.unwrap().is_none());
+        assert!(Claim::take(db, views, "campaigns").await.unwrap().is_none());
         assert!(matches!(
             rebuild(handle, |_| {}).await,
             Err(RebuildError::AlreadyRunning("campaigns"))
         ));
         assert_eq!(handle.status().await.unwrap().state, ProjectorState::Rebuilding);
         // The other view is another matter.
-        let partners = Claim::take(db, "partners").await.unwrap().expect("its own claim");
-        partners.release(db, "partners").await.unwrap();
+        let partners = Claim::take(db, views, "partners")
+            .await
+            .unwrap()
+            .expect("its own claim");
+        partners.release(views, "partners").await;
 
-        claim.release(db, "campaigns").await.unwrap();
+        claim.release(views, "campaigns").await;
         assert!(!is_running(db, "campaigns").await.unwrap());
         let status = handle.status().await.unwrap();
         assert_eq!(status.state, ProjectorState::Stopped);
         assert!(status.rebuild_position.is_none());
-        let again = Claim::take(db, "campaigns").await.unwrap().expect("released");
-        again.release(db, "campaigns").await.unwrap();
+        let again = Claim::take(db, views, "campaigns")
+            .await
+            .unwrap()
+            .expect("released");
+        again.release(views, "campaigns").await;
         rebuild(handle, |_| {}).await.unwrap();
     }
 
-    /// Makes the SQLite rebuild claims look as a crashed rebuild's would.
-    async fn expire_claims(db: &Database) {
-        let mut tx = WriteTransaction::begin(db).await.unwrap();
-        let ViewConnection::Sqlite(conn) = tx.connection() else {
-            unreachable!()
-        };
-        sqlx::query("UPDATE projector_checkpoints SET rebuild_until = '2000-01-01T00:00:00.000Z'")
-            .execute(conn)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+    /// Makes the SQLite leases look as a crashed rebuild's would.
+    async fn expire_leases(db: &Database) {
+        test_support::execute(db, "UPDATE leases SET expires_at = 0", &[]).await;
     }
 
     async fn shadow_tables(db: &Database) -> i64 {
-        let sqlite = db.as_sqlite().unwrap();
-        sqlx::query_scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name LIKE '%rebuild'")
-            .fetch_one(sqlite.pool())
-            .await
-            .unwrap()
+        test_support::scalar(
+            db,
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name LIKE '%rebuild'",
+            &[],
+        )
+        .await
     }
 
     #[tokio::test]
@@ -624,43 +363,43 @@ mod tests {
         let db = &test.db;
         let projections = handles(db);
         let handle = projections.get("campaigns").unwrap();
-        let first = Claim::take(db, "campaigns").await.unwrap().unwrap();
-        expire_claims(db).await;
+        let views = handle.views();
+        let mut first = Claim::take(db, views, "campaigns").await.unwrap().unwrap();
+        expire_leases(db).await;
         assert!(!is_running(db, "campaigns").await.unwrap());
         assert_ne!(handle.status().await.unwrap().state, ProjectorState::Rebuilding);
 
-        let second = Claim::take(db, "campaigns")
+        let mut second = Claim::take(db, views, "campaigns")
             .await
             .unwrap()
             .expect("an expired claim can be taken over");
-        let mut tx = WriteTransaction::begin(db).await.unwrap();
         assert!(matches!(
-            first.renew(tx.connection(), "campaigns", Some(5)).await,
+            first.renew("campaigns").await,
             Err(RebuildError::TakenOver("campaigns"))
         ));
-        drop(tx);
 
-        let mut tx = WriteTransaction::begin(db).await.unwrap();
-        second.renew(tx.connection(), "campaigns", Some(1)).await.unwrap();
-        create_shadow_tables(tx.connection(), &["campaign_view", "partner_campaigns"])
+        second.renew("campaigns").await.unwrap();
+        let mut tx = views.begin().await.unwrap();
+        tx.rebuild_progress("campaigns", 1).await.unwrap();
+        tx.create_shadow_tables(&["campaign_view", "partner_campaigns"])
             .await
             .unwrap();
         tx.commit().await.unwrap();
         assert_eq!(shadow_tables(db).await, 2);
         assert_eq!(handle.status().await.unwrap().rebuild_position, Some(1));
 
-        // The first rebuild gives up: it leaves the second one's tables and claim alone.
+        // The first rebuild gives up: it leaves the second one's tables and mark alone.
         let taken_over = RebuildError::TakenOver("campaigns");
         assert!(matches!(
-            abandon(handle, &first, &taken_over).await,
+            abandon(handle, &mut first, &taken_over).await,
             Err(RebuildError::TakenOver(_))
         ));
-        first.release(db, "campaigns").await.unwrap();
+        first.release(views, "campaigns").await;
         assert_eq!(shadow_tables(db).await, 2);
         assert!(is_running(db, "campaigns").await.unwrap());
-        clear_stale_rebuild(db, "campaigns").await.unwrap();
+        clear_stale_rebuild(db, views, "campaigns").await.unwrap();
         assert!(
-            checkpoint::load(db, "campaigns").await.unwrap().rebuilding,
+            views.checkpoint("campaigns").await.unwrap().rebuilding,
             "a live claim stays"
         );
         assert_eq!(handle.status().await.unwrap().state, ProjectorState::Rebuilding);
@@ -670,34 +409,15 @@ mod tests {
             event_id: Uuid::nil(),
             reason: "bad".into(),
         };
-        abandon(handle, &second, &failed).await.unwrap();
+        abandon(handle, &mut second, &failed).await.unwrap();
         assert_eq!(shadow_tables(db).await, 0);
         let status = handle.status().await.unwrap();
         assert!(status.last_error.unwrap().contains("rebuild failed"));
 
         // Had it crashed instead, its mark would go once its lease expired.
-        expire_claims(db).await;
-        clear_stale_rebuild(db, "campaigns").await.unwrap();
-        assert!(!checkpoint::load(db, "campaigns").await.unwrap().rebuilding);
-        assert!(Claim::take(db, "campaigns").await.unwrap().is_some());
-    }
-
-    #[tokio::test]
-    async fn sqlite_shadow_tables_copy_the_live_schema() {
-        let test = TestDb::sqlite().await;
-        let mut conn = test.db.as_sqlite().unwrap().pool().acquire().await.unwrap();
-        let statements = sqlite_shadow_schema(&mut conn, "campaign_view").await.unwrap();
-        assert_eq!(statements.len(), 3, "{statements:?}");
-        assert!(statements[0].starts_with("CREATE TABLE campaign_view__rebuild ("));
-        assert!(statements[0].contains("budget        text    NOT NULL CHECK (json_valid(budget))"));
-        assert!(statements[0].trim_end().ends_with("STRICT"));
-        assert_eq!(
-            statements[1],
-            "CREATE INDEX campaign_view_brand_idx__rebuild ON campaign_view__rebuild (brand_id, id)"
-        );
-        assert!(matches!(
-            sqlite_shadow_schema(&mut conn, "no_such_view").await,
-            Err(sqlx::Error::Protocol(_))
-        ));
+        expire_leases(db).await;
+        clear_stale_rebuild(db, views, "campaigns").await.unwrap();
+        assert!(!views.checkpoint("campaigns").await.unwrap().rebuilding);
+        assert!(Claim::take(db, views, "campaigns").await.unwrap().is_some());
     }
 }

@@ -14,8 +14,8 @@ use projections::rebuild;
 use projections::{Projections, ProjectorSettings, ProjectorState, ProjectorStatus};
 use serde_json::{json, Value};
 use std::time::Duration;
-use store::reader::LogWaker;
 use store::Database;
+use store::LogWaker;
 use test_support::TestDb;
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -140,8 +140,8 @@ fn registered(name: &str, kind: PartnerKind) -> PartnerEvent {
 /// are then woken in-process); answers their positions.
 async fn append(db: &Database, events: &[Raw]) -> Vec<i64> {
     let mut positions = Vec::new();
-    match db {
-        Database::Postgres(pool) => {
+    if let Some(pool) = db.as_postgres() {
+        {
             let mut tx = pool.begin().await.unwrap();
             for e in events {
                 positions.push(
@@ -165,7 +165,9 @@ async fn append(db: &Database, events: &[Raw]) -> Vec<i64> {
             }
             tx.commit().await.unwrap();
         }
-        Database::Sqlite(sqlite) => {
+    } else {
+        let sqlite = db.as_sqlite().unwrap();
+        {
             let mut tx = sqlite.begin_write().await.unwrap();
             for e in events {
                 positions.push(
@@ -188,7 +190,7 @@ async fn append(db: &Database, events: &[Raw]) -> Vec<i64> {
                 );
             }
             tx.commit().await.unwrap();
-            sqlite.notify_appended();
+            db.wake_readers().await.unwrap();
         }
     }
     positions
@@ -196,10 +198,7 @@ async fn append(db: &Database, events: &[Raw]) -> Vec<i64> {
 
 /// Runs `sql` (the same text on both backends) and answers its single integer.
 async fn scalar(db: &Database, sql: &str) -> i64 {
-    match db {
-        Database::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-        Database::Sqlite(sqlite) => sqlx::query_scalar(sql).fetch_one(sqlite.pool()).await.unwrap(),
-    }
+    test_support::scalar(db, sql, &[]).await
 }
 
 // ---------------------------------------------------------------------------------
@@ -299,9 +298,12 @@ async fn read_models(db: &Database) -> Value {
     .unwrap();
     let sql = "SELECT partner_id, campaign_id, campaign_name, campaign_status FROM partner_campaigns
                ORDER BY partner_id, campaign_id";
-    let participations: Vec<(String, String, String, String)> = match db {
-        Database::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
-        Database::Sqlite(sqlite) => sqlx::query_as(sql).fetch_all(sqlite.pool()).await.unwrap(),
+    let participations: Vec<(String, String, String, String)> = match db.as_postgres() {
+        Some(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+        None => sqlx::query_as(sql)
+            .fetch_all(db.as_sqlite().unwrap().pool())
+            .await
+            .unwrap(),
     };
     json!({
         "campaigns": campaigns.items,
@@ -590,15 +592,16 @@ async fn a_poison_event_stops_the_projector_until_an_operator_skips_it(test: Tes
 }
 
 async fn skipped_event_ids(db: &Database, name: &str) -> Vec<Uuid> {
-    match db {
-        Database::Postgres(pool) => {
+    match db.as_postgres() {
+        Some(pool) => {
             sqlx::query_scalar("SELECT skipped_event_ids FROM projector_checkpoints WHERE name = $1")
                 .bind(name)
                 .fetch_one(pool)
                 .await
                 .unwrap()
         }
-        Database::Sqlite(sqlite) => {
+        None => {
+            let sqlite = db.as_sqlite().unwrap();
             let text: String =
                 sqlx::query_scalar("SELECT skipped_event_ids FROM projector_checkpoints WHERE name = ?1")
                     .bind(name)
@@ -673,9 +676,10 @@ async fn two_processes_over_one_database_apply_each_event_once(test: TestDb) {
     let db = &test.db;
     // Two "processes" over one database, each with its own connections (on SQLite its
     // own handle on the file: its own write turn, SQLite's busy handler between them,
-    // and no in-process wake-up from the other's appends). On Postgres one leads and
-    // the other stands by; on SQLite both run, and the checkpoint fences their batches,
-    // so they keep reading the same events and racing to apply them.
+    // and no in-process wake-up from the other's appends). On both backends one leads
+    // and the other stands by (Postgres: an advisory lock; SQLite: a lease row); the
+    // checkpoint still fences every batch, should two ever lead at once (a lease that
+    // expired while its holder was paused).
     let other = Database::connect(&test.url, 8).await.expect("a second handle");
     let first = Process::start(db);
     let second = Process::start(&other);
@@ -736,12 +740,10 @@ async fn two_processes_over_one_database_apply_each_event_once(test: TestDb) {
         first.status("campaigns").await.state,
         second.status("campaigns").await.state,
     ];
-    match db.backend() {
-        store::Backend::Postgres => {
-            assert!(states.contains(&ProjectorState::Running) && states.contains(&ProjectorState::Standby));
-        }
-        store::Backend::Sqlite => assert_eq!(states, [ProjectorState::Running; 2]),
-    }
+    assert!(
+        states.contains(&ProjectorState::Running) && states.contains(&ProjectorState::Standby),
+        "{states:?}"
+    );
 }
 
 async fn a_process_that_runs_no_projector_sees_whether_another_runs_it(test: TestDb) {

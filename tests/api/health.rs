@@ -10,7 +10,7 @@ use serde_json::Value;
 use sqlx::postgres::PgConnectOptions;
 use std::sync::Arc;
 use std::time::Duration;
-use store::reader::LogWaker;
+use store::LogWaker;
 use store::{AlpesEventStore, CommandExecutor, EventLog};
 
 #[tokio::test]
@@ -64,7 +64,7 @@ async fn the_openapi_document_lists_every_command_endpoint() {
 /// The API over a database that does not answer (nothing listens on port 1).
 async fn spawn_without_database() -> String {
     let options: PgConnectOptions = "postgres://postgres@127.0.0.1:1/alpes".parse().unwrap();
-    let db = store::Database::Postgres(store::connect_lazy(options, 1));
+    let db = store::Database::from(store::postgres::connect_lazy(options, 1));
     let log = EventLog::new(db.clone());
     let (projections, _not_run) =
         Projections::new(&db, &LogWaker::never(), &ProjectorSettings::default(), Vec::new);

@@ -8,9 +8,9 @@ use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::time::Duration;
-use store::reader::{self, LogCursor};
+use store::LogCursor;
 
-use store::{Backend, Database};
+use store::{Backend, Database, EventLog, NewEvent};
 use test_support::TestDb;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -230,13 +230,14 @@ impl TestApp {
     pub async fn stored_events(&self, aggregate_id: &str) -> Vec<(i64, String, Uuid, i64, Value)> {
         const SQL: &str = "SELECT sequence, event_type, event_id, position, payload FROM events
                            WHERE aggregate_id = $1 ORDER BY sequence";
-        match &self.db {
-            Database::Postgres(pool) => sqlx::query_as(&SQL.replace("payload", "payload::jsonb"))
+        match self.db.as_postgres() {
+            Some(pool) => sqlx::query_as(&SQL.replace("payload", "payload::jsonb"))
                 .bind(aggregate_id)
                 .fetch_all(pool)
                 .await
                 .unwrap(),
-            Database::Sqlite(db) => {
+            None => {
+                let db = self.db.as_sqlite().unwrap();
                 let rows: Vec<(i64, String, String, i64, String)> = sqlx::query_as(SQL)
                     .bind(aggregate_id)
                     .fetch_all(db.pool())
@@ -258,17 +259,13 @@ impl TestApp {
     }
 
     pub async fn count_events(&self) -> i64 {
-        reader::count_after(&self.db, LogCursor::START).await.unwrap()
+        self.db.count_after(LogCursor::START).await.unwrap()
     }
 
     /// One integer a query returns, on either backend (the SQL must be valid on both;
     /// `$1` is bound to `bind`).
     pub async fn scalar(&self, sql: &str, bind: &str) -> i64 {
-        match &self.db {
-            Database::Postgres(pool) => sqlx::query_scalar(sql).bind(bind).fetch_one(pool).await,
-            Database::Sqlite(db) => sqlx::query_scalar(sql).bind(bind).fetch_one(db.pool()).await,
-        }
-        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+        test_support::scalar(&self.db, sql, &[bind]).await
     }
 
     /// Appends an event straight to the log, bypassing the domain (poison events, old
@@ -281,53 +278,18 @@ impl TestApp {
         event_version: &str,
         payload: &Value,
     ) -> i64 {
-        const COLUMNS: &str =
-            "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata";
-        match &self.db {
-            Database::Postgres(pool) => sqlx::query_scalar(&format!(
-                "INSERT INTO events ({COLUMNS}) VALUES ('Campaign', $1, $2, $3, $4, $5::json, '{{}}') RETURNING position"
-            ))
-            .bind(aggregate_id)
-            .bind(sequence)
-            .bind(event_type)
-            .bind(event_version)
-            .bind(payload.to_string())
-            .fetch_one(pool)
+        let event = NewEvent {
+            event_id: Uuid::now_v7(),
+            sequence,
+            event_type: event_type.to_owned(),
+            event_version: event_version.to_owned(),
+            payload: payload.clone(),
+        };
+        EventLog::new(self.db.clone())
+            .append("Campaign", aggregate_id, &[event], &serde_json::json!({}), None)
             .await
-            .unwrap(),
-            Database::Sqlite(db) => {
-                let mut write = db.begin_write().await.unwrap();
-                let position = sqlx::query_scalar(&format!(
-                    "INSERT INTO events ({COLUMNS}, event_id, recorded_at)
-                     VALUES ('Campaign', $1, $2, $3, $4, $5, '{{}}', $6, $7) RETURNING position"
-                ))
-                .bind(aggregate_id)
-                .bind(sequence)
-                .bind(event_type)
-                .bind(event_version)
-                .bind(payload.to_string())
-                .bind(Uuid::now_v7().to_string())
-                .bind(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                .fetch_one(&mut *write)
-                .await
-                .unwrap();
-                write.commit().await.unwrap();
-                db.notify_appended();
-                position
-            }
-        }
-    }
-
-    /// The status of one projector, from `GET /projections`.
-    pub async fn projection(&self, name: &str) -> Value {
-        let statuses = self.get_json("/projections").await;
-        statuses
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .cloned()
-            .expect("projection listed")
+            .unwrap()[0]
+            .position
     }
 
     /// Waits until `condition` holds on a projector's status (10 s at most).

@@ -542,8 +542,8 @@ async fn events_stored_in_an_old_version_are_upcast_for_commands_and_views() {
 /// log to rebuild, made fast).
 async fn append_many_campaigns(app: &TestApp, count: i64) {
     let payload = created_payload("bulk").to_string();
-    match &app.db {
-        Database::Postgres(pool) => {
+    match app.db.as_postgres() {
+        Some(pool) => {
             sqlx::query(
                 "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
                  SELECT 'Campaign', 'bulk-' || n, 1, 'CampaignCreated', '1.0', $1::json, '{}'
@@ -555,7 +555,8 @@ async fn append_many_campaigns(app: &TestApp, count: i64) {
             .await
             .unwrap();
         }
-        Database::Sqlite(db) => {
+        None => {
+            let db = app.db.as_sqlite().unwrap();
             let mut write = db.begin_write().await.unwrap();
             sqlx::query(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
@@ -571,7 +572,7 @@ async fn append_many_campaigns(app: &TestApp, count: i64) {
             .await
             .unwrap();
             write.commit().await.unwrap();
-            db.notify_appended();
+            app.db.wake_readers().await.unwrap();
         }
     }
 }

@@ -51,7 +51,8 @@
 //! - [`acks`]: when to acknowledge, batches included.
 //! - [`view`]: applying an integration event to the view, once (the logic, written once).
 //! - [`http`]: the routes: [`http::records`] (clicks, conversions), [`http::stats`],
-//!   [`http::status`], [`http::problem`] (problem+json errors), [`http::extract`] (bodies).
+//!   [`http::status`], [`http::problem`] (`TrackingError` and the problem+json answer of
+//!   each, built by the `problem` crate the command API shares), [`http::extract`] (bodies).
 //!   The handlers map the storage's types to their answers.
 //! - `storage`: `TrackingStore`, the one trait of the service's storage (and `ViewWrite`,
 //!   the statements of applying one event in its transaction), with the types it reads

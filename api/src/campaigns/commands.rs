@@ -1,11 +1,11 @@
 //! Campaign commands: `POST`/`PUT`/`DELETE` under `/campaigns`.
 
-use crate::commands::{accepted, aggregate_id, transition, CommandAccepted, CommandHeaders};
+use crate::commands::{accepted, execute, CommandAccepted, CommandHeaders};
 use crate::error::{ApiError, Problem};
-use crate::extract::{CommandRequest, Json, NoBody, PathParams};
+use crate::extract::{AggregateId, CommandRequest, Json, NoBody, PathParams};
 use crate::money::MoneyBody;
 use crate::state::AppState;
-use aggregates::campaign::{CampaignCommand, ParticipantInput};
+use aggregates::campaign::{Campaign, CampaignCommand, ParticipantInput};
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{delete, post, put};
@@ -96,15 +96,10 @@ pub struct CancelRequest {
     pub reason: String,
 }
 
-async fn run(
-    state: &AppState,
-    id: &str,
-    command: CampaignCommand,
-    options: CommandOptions,
-) -> Result<Response, ApiError> {
-    let id = aggregate_id(id, "campaign.not_found", "campaign")?;
-    let outcome = state.campaigns.execute(&id, command, options).await?;
-    Ok(accepted(outcome, None))
+/// The path of a participant: `/campaigns/{id}/participants/{partner_id}`.
+#[derive(Deserialize)]
+struct ParticipantPath {
+    partner_id: String,
 }
 
 /// Creates a campaign (status `draft`).
@@ -149,13 +144,13 @@ async fn create_campaign(
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn add_participant(
     State(state): State<AppState>,
-    PathParams(params): PathParams,
+    id: AggregateId<Campaign>,
     request: CommandRequest<Json<ParticipantBody>>,
 ) -> Result<Response, ApiError> {
     let Json(body) = request.body;
-    run(
-        &state,
-        &params[0],
+    execute(
+        &state.campaigns,
+        id,
         CampaignCommand::AddParticipant {
             participant: body.into(),
         },
@@ -171,13 +166,12 @@ async fn add_participant(
         (status = 422, body = Problem)))]
 async fn remove_participant(
     State(state): State<AppState>,
-    PathParams(params): PathParams,
+    id: AggregateId<Campaign>,
+    PathParams(ParticipantPath { partner_id }): PathParams<ParticipantPath>,
     request: CommandRequest<NoBody>,
 ) -> Result<Response, ApiError> {
-    let command = CampaignCommand::RemoveParticipant {
-        partner_id: params[1].clone(),
-    };
-    run(&state, &params[0], command, request.options).await
+    let command = CampaignCommand::RemoveParticipant { partner_id };
+    execute(&state.campaigns, id, command, request.options).await
 }
 
 /// Changes the budget.
@@ -187,13 +181,13 @@ async fn remove_participant(
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn change_budget(
     State(state): State<AppState>,
-    PathParams(params): PathParams,
+    id: AggregateId<Campaign>,
     request: CommandRequest<Json<MoneyBody>>,
 ) -> Result<Response, ApiError> {
     let Json(body) = request.body;
-    run(
-        &state,
-        &params[0],
+    execute(
+        &state.campaigns,
+        id,
         CampaignCommand::ChangeBudget { budget: body.into() },
         request.options,
     )
@@ -207,7 +201,7 @@ async fn change_budget(
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn reschedule(
     State(state): State<AppState>,
-    PathParams(params): PathParams,
+    id: AggregateId<Campaign>,
     request: CommandRequest<Json<RescheduleRequest>>,
 ) -> Result<Response, ApiError> {
     let Json(body) = request.body;
@@ -215,7 +209,7 @@ async fn reschedule(
         starts_at: body.starts_at,
         ends_at: body.ends_at,
     };
-    run(&state, &params[0], command, request.options).await
+    execute(&state.campaigns, id, command, request.options).await
 }
 
 /// Cancels the campaign (from draft, active or paused).
@@ -225,48 +219,67 @@ async fn reschedule(
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn cancel(
     State(state): State<AppState>,
-    PathParams(params): PathParams,
+    id: AggregateId<Campaign>,
     request: CommandRequest<Json<CancelRequest>>,
 ) -> Result<Response, ApiError> {
     let Json(body) = request.body;
-    run(
-        &state,
-        &params[0],
+    execute(
+        &state.campaigns,
+        id,
         CampaignCommand::Cancel { reason: body.reason },
         request.options,
     )
     .await
 }
 
-transition!(
-    "campaigns",
-    "Campaign id",
-    activate,
-    "/campaigns/{id}/activate",
-    CampaignCommand::Activate,
-    "Activates a draft campaign (needs a participant)."
-);
-transition!(
-    "campaigns",
-    "Campaign id",
-    pause,
-    "/campaigns/{id}/pause",
-    CampaignCommand::Pause,
-    "Pauses an active campaign."
-);
-transition!(
-    "campaigns",
-    "Campaign id",
-    resume,
-    "/campaigns/{id}/resume",
-    CampaignCommand::Resume,
-    "Resumes a paused campaign."
-);
-transition!(
-    "campaigns",
-    "Campaign id",
-    complete,
-    "/campaigns/{id}/complete",
-    CampaignCommand::Complete,
-    "Completes an active or paused campaign."
-);
+/// Activates a draft campaign (needs a participant).
+#[utoipa::path(post, path = "/campaigns/{id}/activate", tag = "campaigns",
+    params(("id" = Uuid, Path, description = "Campaign id"), CommandHeaders),
+    responses((status = 200, body = CommandAccepted), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, description = "Not allowed from the current status", body = Problem)))]
+async fn activate(
+    State(state): State<AppState>,
+    id: AggregateId<Campaign>,
+    request: CommandRequest<NoBody>,
+) -> Result<Response, ApiError> {
+    execute(&state.campaigns, id, CampaignCommand::Activate, request.options).await
+}
+
+/// Pauses an active campaign.
+#[utoipa::path(post, path = "/campaigns/{id}/pause", tag = "campaigns",
+    params(("id" = Uuid, Path, description = "Campaign id"), CommandHeaders),
+    responses((status = 200, body = CommandAccepted), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, description = "Not allowed from the current status", body = Problem)))]
+async fn pause(
+    State(state): State<AppState>,
+    id: AggregateId<Campaign>,
+    request: CommandRequest<NoBody>,
+) -> Result<Response, ApiError> {
+    execute(&state.campaigns, id, CampaignCommand::Pause, request.options).await
+}
+
+/// Resumes a paused campaign.
+#[utoipa::path(post, path = "/campaigns/{id}/resume", tag = "campaigns",
+    params(("id" = Uuid, Path, description = "Campaign id"), CommandHeaders),
+    responses((status = 200, body = CommandAccepted), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, description = "Not allowed from the current status", body = Problem)))]
+async fn resume(
+    State(state): State<AppState>,
+    id: AggregateId<Campaign>,
+    request: CommandRequest<NoBody>,
+) -> Result<Response, ApiError> {
+    execute(&state.campaigns, id, CampaignCommand::Resume, request.options).await
+}
+
+/// Completes an active or paused campaign.
+#[utoipa::path(post, path = "/campaigns/{id}/complete", tag = "campaigns",
+    params(("id" = Uuid, Path, description = "Campaign id"), CommandHeaders),
+    responses((status = 200, body = CommandAccepted), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, description = "Not allowed from the current status", body = Problem)))]
+async fn complete(
+    State(state): State<AppState>,
+    id: AggregateId<Campaign>,
+    request: CommandRequest<NoBody>,
+) -> Result<Response, ApiError> {
+    execute(&state.campaigns, id, CampaignCommand::Complete, request.options).await
+}

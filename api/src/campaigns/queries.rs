@@ -1,11 +1,10 @@
 //! Campaign queries: `GET` under `/campaigns`, served from the `campaigns` view.
 
-use crate::commands::aggregate_id;
 use crate::error::{ApiError, Problem};
-use crate::extract::PathParams;
+use crate::extract::{Addressable, AggregateId};
 use crate::reads::{self, Consistency, QueryParams};
 use crate::state::AppState;
-use aggregates::campaign::CampaignStatus;
+use aggregates::campaign::{Campaign, CampaignStatus};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -174,14 +173,14 @@ async fn list_campaigns(
         (status = 503, description = "min_position not reached in time", body = Problem)))]
 async fn get_campaign(
     State(state): State<AppState>,
-    PathParams(params): PathParams,
+    id: AggregateId<Campaign>,
     QueryParams(query): QueryParams<Consistency>,
 ) -> Result<Json<CampaignResponse>, ApiError> {
-    let id = aggregate_id(&params[0], "campaign.not_found", "campaign")?;
+    let id = id.uuid()?.to_string();
     reads::read_your_writes(&state, &[CAMPAIGNS], query.min_position).await?;
     let view = queries::get_campaign(&state.db, &id)
         .await?
-        .ok_or_else(|| not_found(&id))?;
+        .ok_or_else(|| Campaign::not_found(&id))?;
     Ok(Json(view.into()))
 }
 
@@ -226,25 +225,18 @@ impl From<StreamEvent> for StreamEventResponse {
     responses((status = 200, body = StreamResponse), (status = 400, body = Problem), (status = 404, body = Problem)))]
 async fn campaign_events(
     State(state): State<AppState>,
-    PathParams(params): PathParams,
+    id: AggregateId<Campaign>,
     QueryParams(query): QueryParams<Consistency>,
 ) -> Result<Json<StreamResponse>, ApiError> {
-    let id = aggregate_id(&params[0], "campaign.not_found", "campaign")?;
+    let id = id.uuid()?.to_string();
     // The log is the source of truth: a committed position is always visible here,
     // so min_position needs no wait; it is still checked like everywhere else.
     reads::check_position(&state, query.min_position).await?;
     let events = queries::campaign_events(&state.db, &id).await?;
     if events.is_empty() {
-        return Err(not_found(&id));
+        return Err(Campaign::not_found(&id));
     }
     Ok(Json(StreamResponse {
         items: events.into_iter().map(Into::into).collect(),
     }))
-}
-
-fn not_found(id: &str) -> ApiError {
-    ApiError::NotFound {
-        code: "campaign.not_found",
-        detail: format!("no campaign with id '{id}'"),
-    }
 }

@@ -1,10 +1,10 @@
 //! Partner commands: `POST`/`PUT` under `/partners`.
 
-use crate::commands::{accepted, aggregate_id, transition, CommandAccepted, CommandHeaders};
+use crate::commands::{accepted, execute, CommandAccepted, CommandHeaders};
 use crate::error::{ApiError, Problem};
-use crate::extract::{CommandRequest, Json, NoBody, PathParams};
+use crate::extract::{AggregateId, CommandRequest, Json, NoBody};
 use crate::state::AppState;
-use aggregates::partner::PartnerCommand;
+use aggregates::partner::{Partner, PartnerCommand};
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{post, put};
@@ -50,17 +50,6 @@ pub struct SuspendRequest {
     pub reason: String,
 }
 
-async fn run(
-    state: &AppState,
-    id: &str,
-    command: PartnerCommand,
-    options: CommandOptions,
-) -> Result<Response, ApiError> {
-    let id = aggregate_id(id, "partner.not_found", "partner")?;
-    let outcome = state.partners.execute(&id, command, options).await?;
-    Ok(accepted(outcome, None))
-}
-
 /// Registers a partner (status `active`).
 #[utoipa::path(post, path = "/partners", tag = "partners", request_body = PartnerProfileBody,
     params(CommandHeaders),
@@ -101,7 +90,7 @@ async fn register_partner(
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn update_profile(
     State(state): State<AppState>,
-    PathParams(params): PathParams,
+    id: AggregateId<Partner>,
     request: CommandRequest<Json<PartnerProfileBody>>,
 ) -> Result<Response, ApiError> {
     let Json(body) = request.body;
@@ -111,7 +100,7 @@ async fn update_profile(
         profile: body.profile,
         email: body.email,
     };
-    run(&state, &params[0], command, request.options).await
+    execute(&state.partners, id, command, request.options).await
 }
 
 /// Suspends an active partner.
@@ -121,32 +110,53 @@ async fn update_profile(
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn suspend(
     State(state): State<AppState>,
-    PathParams(params): PathParams,
+    id: AggregateId<Partner>,
     request: CommandRequest<Json<SuspendRequest>>,
 ) -> Result<Response, ApiError> {
     let Json(body) = request.body;
-    run(
-        &state,
-        &params[0],
+    execute(
+        &state.partners,
+        id,
         PartnerCommand::SuspendPartner { reason: body.reason },
         request.options,
     )
     .await
 }
 
-transition!(
-    "partners",
-    "Partner id",
-    reinstate,
-    "/partners/{id}/reinstate",
-    PartnerCommand::ReinstatePartner,
-    "Reinstates a suspended partner."
-);
-transition!(
-    "partners",
-    "Partner id",
-    deactivate,
-    "/partners/{id}/deactivate",
-    PartnerCommand::DeactivatePartner,
-    "Deactivates the partner for good."
-);
+/// Reinstates a suspended partner.
+#[utoipa::path(post, path = "/partners/{id}/reinstate", tag = "partners",
+    params(("id" = Uuid, Path, description = "Partner id"), CommandHeaders),
+    responses((status = 200, body = CommandAccepted), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, description = "Not allowed from the current status", body = Problem)))]
+async fn reinstate(
+    State(state): State<AppState>,
+    id: AggregateId<Partner>,
+    request: CommandRequest<NoBody>,
+) -> Result<Response, ApiError> {
+    execute(
+        &state.partners,
+        id,
+        PartnerCommand::ReinstatePartner,
+        request.options,
+    )
+    .await
+}
+
+/// Deactivates the partner for good.
+#[utoipa::path(post, path = "/partners/{id}/deactivate", tag = "partners",
+    params(("id" = Uuid, Path, description = "Partner id"), CommandHeaders),
+    responses((status = 200, body = CommandAccepted), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, description = "Not allowed from the current status", body = Problem)))]
+async fn deactivate(
+    State(state): State<AppState>,
+    id: AggregateId<Partner>,
+    request: CommandRequest<NoBody>,
+) -> Result<Response, ApiError> {
+    execute(
+        &state.partners,
+        id,
+        PartnerCommand::DeactivatePartner,
+        request.options,
+    )
+    .await
+}

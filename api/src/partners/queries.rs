@@ -1,12 +1,11 @@
 //! Partner queries: `GET` under `/partners`, served from the `partners` view (and
 //! the `campaigns` view for the campaigns a partner takes part in).
 
-use crate::commands::aggregate_id;
 use crate::error::{ApiError, Problem};
-use crate::extract::PathParams;
+use crate::extract::{Addressable, AggregateId};
 use crate::reads::{self, Consistency, QueryParams};
 use crate::state::AppState;
-use aggregates::partner::PartnerStatus;
+use aggregates::partner::{Partner, PartnerStatus};
 use aggregates::partner_kind::PartnerKind;
 use axum::extract::State;
 use axum::routing::get;
@@ -161,22 +160,18 @@ async fn list_partners(
         (status = 503, description = "min_position not reached in time", body = Problem)))]
 async fn get_partner(
     State(state): State<AppState>,
-    PathParams(params): PathParams,
+    id: AggregateId<Partner>,
     QueryParams(query): QueryParams<Consistency>,
 ) -> Result<Json<PartnerResponse>, ApiError> {
-    let id = aggregate_id(&params[0], "partner.not_found", "partner")?;
+    let id = id.uuid()?.to_string();
     reads::read_your_writes(
         &state,
         &[PARTNERS, projections::campaigns::NAME],
         query.min_position,
     )
     .await?;
-    let (view, campaigns) =
-        queries::get_partner(&state.db, &id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound {
-                code: "partner.not_found",
-                detail: format!("no partner with id '{id}'"),
-            })?;
+    let (view, campaigns) = queries::get_partner(&state.db, &id)
+        .await?
+        .ok_or_else(|| Partner::not_found(&id))?;
     Ok(Json(PartnerResponse::new(view, Some(campaigns))))
 }

@@ -1,29 +1,10 @@
-//! [`TrackingError`]: every way a tracking request fails, as an RFC 9457
-//! `application/problem+json` answer with a stable `code`, in the same shape as the
-//! command API's problems (`api/src/error.rs`). Infrastructure failures are logged with
+//! [`TrackingError`]: every way a tracking request fails, and which RFC 9457 problem
+//! (`application/problem+json` with a stable `code`: the `problem` crate's [`Problem`],
+//! the command API's shape) each one answers. Infrastructure failures are logged with
 //! their cause and answered opaquely.
 
-use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-
-/// The problem details body (RFC 9457), plus the machine-readable `code`.
-#[derive(Debug, Serialize)]
-pub struct Problem {
-    /// `urn:alpes:problem:<code>`.
-    #[serde(rename = "type")]
-    pub problem_type: String,
-    /// Short summary of the kind of problem (the same for every occurrence).
-    pub title: String,
-    pub status: u16,
-    /// What went wrong this time, for a human.
-    pub detail: String,
-    /// Stable machine-readable code, e.g. `tracking.campaign_not_active`.
-    pub code: String,
-    /// The offending request field as a JSON path (`value.currency`), when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-}
+use problem::Problem;
 
 #[derive(Debug)]
 pub enum TrackingError {
@@ -65,66 +46,21 @@ impl TrackingError {
         }
     }
 
-    fn parts(self) -> (StatusCode, &'static str, String, String, Option<String>) {
+    /// The problem this error answers.
+    fn problem(self) -> Problem {
         use TrackingError::*;
         match self {
-            BadRequest { code, detail, field } => (
-                StatusCode::BAD_REQUEST,
-                "Malformed request",
-                code.into(),
-                detail,
-                field,
-            ),
-            UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported media type",
-                "request.unsupported_media_type".into(),
-                "the request body must be JSON, sent with Content-Type: application/json".into(),
-                Some("content-type".into()),
-            ),
-            PayloadTooLarge { limit } => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Payload too large",
-                "request.body_too_large".into(),
-                format!("the request body is larger than {limit} bytes"),
-                None,
-            ),
-            Refused { code, detail, field } => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Rule violated",
-                code.into(),
-                detail,
-                field,
-            ),
-            NotFound { code, detail } => (StatusCode::NOT_FOUND, "Not found", code.into(), detail, None),
-            RouteNotFound => (
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "request.unknown_route".into(),
-                "no such endpoint".into(),
-                None,
-            ),
-            MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "Method not allowed",
-                "request.method_not_allowed".into(),
-                "this endpoint does not accept that method".into(),
-                None,
-            ),
-            Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service unavailable",
-                "service.unavailable".into(),
-                "the database is unavailable; retry later".into(),
-                None,
-            ),
-            Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal error",
-                "service.internal_error".into(),
-                "the request could not be completed; it has been logged".into(),
-                None,
-            ),
+            BadRequest { code, detail, field } => Problem::bad_request(code, detail).with_field(field),
+            UnsupportedMediaType => Problem::unsupported_media_type(),
+            PayloadTooLarge { limit } => Problem::payload_too_large(limit),
+            Refused { code, detail, field } => Problem::rule_violated(code, detail).with_field(field),
+            NotFound { code, detail } => Problem::not_found(code, detail),
+            RouteNotFound => Problem::route_not_found("no such endpoint"),
+            MethodNotAllowed => Problem::method_not_allowed("this endpoint does not accept that method"),
+            // Without `Retry-After`, as it always answered (unlike the command API's 503s):
+            // adding one would change what clients see.
+            Unavailable => Problem::unavailable(problem::DATABASE_UNAVAILABLE),
+            Internal(cause) => Problem::internal(cause),
         }
     }
 }
@@ -144,23 +80,6 @@ impl From<sqlx::Error> for TrackingError {
 
 impl IntoResponse for TrackingError {
     fn into_response(self) -> Response {
-        if let TrackingError::Internal(cause) = &self {
-            tracing::error!(%cause, "request failed");
-        }
-        let (status, title, code, detail, field) = self.parts();
-        let problem = Problem {
-            problem_type: format!("urn:alpes:problem:{code}"),
-            title: title.into(),
-            status: status.as_u16(),
-            detail,
-            code,
-            field,
-        };
-        let mut response = (status, axum::Json(problem)).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        response
+        self.problem().into_response()
     }
 }

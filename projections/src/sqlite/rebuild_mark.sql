@@ -1,0 +1,6 @@
+-- A rebuild of projector ?1 starts (it holds the lease `rebuild:<name>`): the status
+-- shows it rebuilding, from position 0.
+INSERT INTO projector_checkpoints (name, rebuild_started_at, rebuild_position)
+VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 0)
+ON CONFLICT (name) DO UPDATE SET rebuild_started_at = excluded.rebuild_started_at,
+                                 rebuild_position   = 0
