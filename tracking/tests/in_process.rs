@@ -17,7 +17,7 @@ use common::*;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
-use store::reader::LogCursor;
+use store::LogCursor;
 use store::{AlpesEventStore, CommandExecutor, CommandOptions, Database, EventLog};
 use uuid::Uuid;
 
