@@ -19,7 +19,7 @@ impl BenchDb {
     /// With our schema (`migrations/postgres`).
     pub async fn create() -> anyhow::Result<Self> {
         let db = Self::empty().await?;
-        store::migrate(&db.pool).await?;
+        store::Database::from(db.pool.clone()).migrate().await?;
         Ok(db)
     }
 

@@ -292,6 +292,18 @@ impl TestApp {
             .position
     }
 
+    /// The status of one projector, from `GET /projections`.
+    pub async fn projection(&self, name: &str) -> Value {
+        let statuses = self.get_json("/projections").await;
+        statuses
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .expect("projection listed")
+    }
+
     /// Waits until `condition` holds on a projector's status (10 s at most).
     pub async fn wait_for_projection(&self, name: &str, condition: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

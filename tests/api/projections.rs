@@ -7,7 +7,6 @@ use crate::helpers::*;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::time::Duration;
-use store::Database;
 use uuid::Uuid;
 
 /// Everything the read models show, in a stable order, to compare two builds of
