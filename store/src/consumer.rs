@@ -266,25 +266,29 @@ impl<H: LogHandler> LogConsumer<H> {
 
     /// Runs until stopped: stands by until it holds the lease, then follows the log.
     pub async fn run(mut self) {
-        let key = self.lease_key.clone();
         let mut backoff = Backoff::new(self.settings.min_backoff, self.settings.max_backoff);
         while !self.stopping() {
-            let lease =
-                match Lease::try_acquire(&self.db, &key, &self.holder, self.settings.lease_duration).await {
-                    Ok(Some(lease)) => lease,
-                    Ok(None) => {
-                        self.set_state(ConsumerState::Standby);
-                        self.pause(self.settings.standby_retry).await;
-                        continue;
-                    }
-                    Err(error) => {
-                        self.report_error(&format!("cannot reach the database: {error}"));
-                        self.pause(backoff.next_delay()).await;
-                        continue;
-                    }
-                };
+            let acquired = Lease::try_acquire(
+                &self.db,
+                &self.lease_key,
+                &self.holder,
+                self.settings.lease_duration,
+            )
+            .await;
+            let mut lease = match acquired {
+                Ok(Some(lease)) => lease,
+                Ok(None) => {
+                    self.set_state(ConsumerState::Standby);
+                    self.pause(self.settings.standby_retry).await;
+                    continue;
+                }
+                Err(error) => {
+                    self.report_error(&format!("cannot reach the database: {error}"));
+                    self.pause(backoff.next_delay()).await;
+                    continue;
+                }
+            };
             tracing::info!("leading");
-            let mut lease = lease;
             let outcome = self.follow(&mut lease, &mut backoff).await;
             self.handler
                 .end_session(matches!(outcome, Interrupted::Stop))

@@ -129,3 +129,31 @@ async fn a_lease_goes_with_its_connection_on_postgres() {
     let successor = Lease::try_acquire(db, &key, "holder-2", LONG).await.unwrap();
     assert!(successor.is_some(), "and another takes it at once");
 }
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_lease_of_a_process_that_died_is_taken_over_at_once_on_sqlite() {
+    let test = TestDb::sqlite().await;
+    let db = &test.db;
+    // A lease, unexpired, of a process id no process has (Linux's ids stop at 2^22).
+    test_support::execute(
+        db,
+        "INSERT INTO leases (key, holder, expires_at) VALUES ('projector:campaigns', '9999999/a', 9000000000000)",
+        &[],
+    )
+    .await;
+    assert!(
+        !Lease::is_held(db, "projector:campaigns").await.unwrap(),
+        "a dead process holds nothing"
+    );
+    let lease = Lease::try_acquire(db, "projector:campaigns", "successor", LONG)
+        .await
+        .unwrap();
+    assert!(lease.is_some(), "taken over without waiting for the expiry");
+
+    // A live process's lease (this one's: another instance in it) is not.
+    let other = Lease::try_acquire(db, "projector:campaigns", "third", LONG)
+        .await
+        .unwrap();
+    assert!(other.is_none());
+}

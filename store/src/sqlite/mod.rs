@@ -409,34 +409,91 @@ impl Storage for SqliteDb {
         holder: &str,
         duration: Duration,
     ) -> Result<Option<Box<dyn HeldLease>>, sqlx::Error> {
-        let now = epoch_millis();
-        let taken = self
-            .write(
-                sqlx::query(include_str!("acquire_lease.sql"))
-                    .bind(key)
-                    .bind(holder)
-                    .bind(now.saturating_add(millis(duration)))
-                    .bind(now),
-            )
-            .await?
-            == 1;
+        // The holder as stored: with this process's id, so that another process can
+        // tell when it died (see `holder_is_dead`).
+        let holder = format!("{}/{holder}", std::process::id());
+        let mut taken = self.acquire_lease(key, &holder, duration, None).await?;
+        if !taken {
+            if let Some(dead) = self
+                .lease_holder(key)
+                .await?
+                .filter(|current| holder_is_dead(current))
+            {
+                tracing::info!(key, holder = dead, "taking over the lease of a process that died");
+                taken = self.acquire_lease(key, &holder, duration, Some(&dead)).await?;
+            }
+        }
         Ok(taken.then(|| {
             Box::new(LeaseRow {
                 db: self.clone(),
                 key: key.to_owned(),
-                holder: holder.to_owned(),
+                holder,
                 duration,
             }) as Box<dyn HeldLease>
         }))
     }
 
     async fn lease_held(&self, key: &str) -> Result<bool, sqlx::Error> {
-        sqlx::query_scalar(include_str!("lease_held.sql"))
+        let holder: Option<String> = sqlx::query_scalar(include_str!("lease_holder.sql"))
             .bind(key)
             .bind(epoch_millis())
-            .fetch_one(&self.pool)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(holder.is_some_and(|holder| !holder_is_dead(&holder)))
+    }
+}
+
+impl SqliteDb {
+    /// Takes lease `key` for `holder` if it is free, expired, already this holder's, or
+    /// held by `dead` (a holder whose process died). Whether it was taken.
+    async fn acquire_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        duration: Duration,
+        dead: Option<&str>,
+    ) -> Result<bool, sqlx::Error> {
+        let now = epoch_millis();
+        let changed = self
+            .write(
+                sqlx::query(include_str!("acquire_lease.sql"))
+                    .bind(key)
+                    .bind(holder)
+                    .bind(now.saturating_add(millis(duration)))
+                    .bind(now)
+                    .bind(dead),
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Who holds lease `key` now (unexpired).
+    async fn lease_holder(&self, key: &str) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar(include_str!("lease_holder.sql"))
+            .bind(key)
+            .bind(epoch_millis())
+            .fetch_optional(&self.pool)
             .await
     }
+}
+
+/// Whether a lease's holder (`<pid>/<id>`) belonged to a process of this machine that
+/// is gone: SQLite files are local, so a process that died is recognised at once, where
+/// waiting for its lease to expire would hold its successor back (a restart after a
+/// crash). Only on Linux (`/proc`); elsewhere, and for a process id reused since, the
+/// lease expires as usual. A holder of this very process is alive (another instance
+/// of a consumer in it).
+fn holder_is_dead(holder: &str) -> bool {
+    let Some(pid) = holder
+        .split_once('/')
+        .and_then(|(pid, _)| pid.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    if pid == std::process::id() {
+        return false;
+    }
+    cfg!(target_os = "linux") && !Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// A lease held as a row of `leases`.
