@@ -115,6 +115,8 @@ impl RelayConfig {
             poison_retry_delays: Vec::new(),
             min_backoff: self.min_backoff,
             max_backoff: self.max_backoff,
+            // Reading the log overlaps with waiting for the broker's receipts.
+            read_ahead: true,
         }
     }
 }

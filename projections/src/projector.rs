@@ -82,6 +82,8 @@ impl ProjectorSettings {
             poison_retry_delays: self.poison_retry_delays.clone(),
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(30),
+            // The next read waits for the linger instead.
+            read_ahead: false,
         }
     }
 }

@@ -73,6 +73,10 @@ pub struct ConsumerSettings {
     /// Waits after a failure: the first, doubling up to the second.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// Reads the next batch while the handler handles this one: for a handler that
+    /// mostly waits (the relay, for the broker's receipts), so that reading the log
+    /// overlaps with it. Not with `batch_linger`, which wants the next read late.
+    pub read_ahead: bool,
 }
 
 impl Default for ConsumerSettings {
@@ -91,6 +95,7 @@ impl Default for ConsumerSettings {
             ],
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(30),
+            read_ahead: false,
         }
     }
 }
@@ -330,6 +335,9 @@ impl<H: LogHandler> LogConsumer<H> {
         // Whether the last read found events right after a batch was handled: events
         // keep coming (see `ConsumerSettings::batch_linger`).
         let mut sustained = false;
+        // The batch after the one being handled, read meanwhile (`read_ahead`), with the
+        // cursor and the limit it was read with.
+        let mut read_ahead: Option<(LogCursor, i64, Vec<RecordedEvent>)> = None;
         // The last error stays: kept after recovery, so that it can still be read.
         self.status.send_modify(|status| status.handled = cursor);
         loop {
@@ -362,9 +370,12 @@ impl<H: LogHandler> LogConsumer<H> {
             } else {
                 next_limit.take().unwrap_or(self.settings.batch_size)
             };
-            let events = match self.db.read_after(cursor, limit).await {
-                Ok(events) => events,
-                Err(error) => return Interrupted::Failed(format!("database: {error}")),
+            let events = match read_ahead.take() {
+                Some((from, read_limit, events)) if from == cursor && read_limit == limit => events,
+                _ => match self.db.read_after(cursor, limit).await {
+                    Ok(events) => events,
+                    Err(error) => return Interrupted::Failed(format!("database: {error}")),
+                },
             };
             if events.is_empty() {
                 sustained = false;
@@ -389,7 +400,20 @@ impl<H: LogHandler> LogConsumer<H> {
                 continue;
             }
             held_back = HELD_BACK_RECHECK;
-            let poisoned = match self.handler.handle(cursor, &events).await {
+            let handled = if self.settings.read_ahead {
+                // Read after this batch while it is handled; if it is not handled after
+                // all, what was read is dropped (the cursor differs next time).
+                let next = events[events.len() - 1].cursor;
+                let (handled, ahead) = tokio::join!(
+                    self.handler.handle(cursor, &events),
+                    self.db.read_after(next, limit)
+                );
+                read_ahead = ahead.ok().map(|ahead| (next, limit, ahead));
+                handled
+            } else {
+                self.handler.handle(cursor, &events).await
+            };
+            let poisoned = match handled {
                 Ok(()) => {
                     cursor = events[events.len() - 1].cursor;
                     poison_attempts = 0;
