@@ -75,34 +75,38 @@ pub async fn rebuild(
     let result = replay_and_swap(handle, &mut claim, &mut progress).await;
     if let Err(error) = &result {
         // Leave the live view as it was; drop what was built; say why in the status.
-        let _ = abandon(handle, &mut claim, error).await;
+        let _ = abandon(handle, &claim, error).await;
     }
     claim.release(handle.views(), name).await;
     result
 }
 
 /// What keeps a second rebuild of the same view from running at the same time: the
-/// lease `rebuild:<name>`.
+/// lease `rebuild:<name>`, and the ownership of the view's rebuild in its checkpoint
+/// row, which every write transaction of the rebuild checks under the row's lock (a
+/// lease alone is checked before a transaction, not in it: a rebuild that stalled past
+/// its lease's expiry between the two would write into its successor's tables).
 struct Claim {
     lease: Lease,
+    /// The lease's holder id, also the rebuild's owner in the checkpoint row.
+    owner: String,
 }
 
 impl Claim {
     /// Claims the view for a rebuild and marks it rebuilding; `None` when another
     /// rebuild holds it.
     async fn take(db: &Database, views: &dyn ViewStore, name: &str) -> Result<Option<Claim>, sqlx::Error> {
-        let holder = Uuid::new_v4().to_string();
-        let Some(lease) =
-            Lease::try_acquire(db, &Lease::key("rebuild", name), &holder, REBUILD_LEASE).await?
+        let owner = Uuid::new_v4().to_string();
+        let Some(lease) = Lease::try_acquire(db, &Lease::key("rebuild", name), &owner, REBUILD_LEASE).await?
         else {
             return Ok(None);
         };
-        views.mark_rebuilding(name).await?;
-        Ok(Some(Claim { lease }))
+        views.mark_rebuilding(name, &owner).await?;
+        Ok(Some(Claim { lease, owner }))
     }
 
-    /// Before each write: checks the lease is still this rebuild's and extends it
-    /// (`TakenOver` otherwise: nothing more may be written).
+    /// Before each write transaction: extends the lease (`TakenOver` when it is not
+    /// this rebuild's any more).
     async fn renew(&mut self, name: &'static str) -> Result<(), RebuildError> {
         match self.lease.renew(REBUILD_LEASE / 3).await {
             Ok(()) => Ok(()),
@@ -112,13 +116,26 @@ impl Claim {
         }
     }
 
-    /// Ends the rebuild: clears the mark (unless another rebuild took the view over:
-    /// the mark is its own then), and gives the lease up.
-    async fn release(mut self, views: &dyn ViewStore, name: &'static str) {
-        if self.renew(name).await.is_ok() {
-            if let Err(error) = views.unmark_rebuilding(name).await {
-                tracing::warn!(%error, "the rebuilding mark stays until the projector clears it");
-            }
+    /// First thing in each write transaction of the rebuild: checks that it still owns
+    /// the view's rebuild, and records how far it got (`TakenOver` otherwise: the
+    /// transaction must not commit).
+    async fn fence(
+        &self,
+        tx: &mut dyn ViewTransaction,
+        name: &'static str,
+        position: Option<i64>,
+    ) -> Result<(), RebuildError> {
+        match tx.rebuild_progress(name, &self.owner, position).await? {
+            true => Ok(()),
+            false => Err(RebuildError::TakenOver(name)),
+        }
+    }
+
+    /// Ends the rebuild: clears its mark (not another rebuild's, which took the view
+    /// over), and gives the lease up.
+    async fn release(self, views: &dyn ViewStore, name: &'static str) {
+        if let Err(error) = views.unmark_rebuilding(name, Some(&self.owner)).await {
+            tracing::warn!(%error, "the rebuilding mark stays until the projector clears it");
         }
         self.lease.release().await;
     }
@@ -137,6 +154,7 @@ async fn replay_and_swap(
 
     claim.renew(name).await?;
     let mut tx = views.begin().await?;
+    claim.fence(&mut *tx, name, None).await?;
     tx.drop_shadow_tables(projection.tables()).await?;
     tx.create_shadow_tables(projection.tables()).await?;
     tx.commit().await?;
@@ -151,7 +169,7 @@ async fn replay_and_swap(
         let Some(last) = events.last() else { break };
         claim.renew(name).await?;
         let mut tx = views.begin().await?;
-        tx.rebuild_progress(name, last.position()).await?;
+        claim.fence(&mut *tx, name, Some(last.position())).await?;
         apply_to_shadow(&mut *tx, &*projection, &skipped, &events).await?;
         tx.commit().await?;
         cursor = last.cursor;
@@ -171,6 +189,7 @@ async fn replay_and_swap(
     claim.renew(name).await?;
     let mut tx = views.begin().await?;
     tx.locked_cursor(name).await?;
+    claim.fence(&mut *tx, name, None).await?;
     loop {
         let events = tx.read_log(cursor, REBUILD_BATCH).await?;
         let Some(last) = events.last() else { break };
@@ -198,14 +217,10 @@ async fn replay_and_swap(
 
 /// After a failed rebuild: drops the shadow tables and records why in the status.
 /// Not when another rebuild took the view over: the shadow tables are its own now.
-async fn abandon(
-    handle: &ProjectorHandle,
-    claim: &mut Claim,
-    error: &RebuildError,
-) -> Result<(), RebuildError> {
+async fn abandon(handle: &ProjectorHandle, claim: &Claim, error: &RebuildError) -> Result<(), RebuildError> {
     let name = handle.name();
-    claim.renew(name).await?;
     let mut tx = handle.views().begin().await?;
+    claim.fence(&mut *tx, name, None).await?;
     tx.drop_shadow_tables(handle.projection().tables()).await?;
     tx.rebuild_failed(name, &format!("rebuild failed: {error}"))
         .await?;
@@ -274,7 +289,7 @@ pub(crate) async fn clear_stale_rebuild(
     name: &str,
 ) -> Result<(), sqlx::Error> {
     if !is_running(db, name).await? {
-        views.unmark_rebuilding(name).await?;
+        views.unmark_rebuilding(name, None).await?;
     }
     Ok(())
 }
@@ -377,10 +392,17 @@ mod tests {
             first.renew("campaigns").await,
             Err(RebuildError::TakenOver("campaigns"))
         ));
+        // Even had it not renewed first, its transactions are fenced.
+        let mut tx = views.begin().await.unwrap();
+        assert!(matches!(
+            first.fence(&mut *tx, "campaigns", Some(5)).await,
+            Err(RebuildError::TakenOver("campaigns"))
+        ));
+        drop(tx);
 
         second.renew("campaigns").await.unwrap();
         let mut tx = views.begin().await.unwrap();
-        tx.rebuild_progress("campaigns", 1).await.unwrap();
+        second.fence(&mut *tx, "campaigns", Some(1)).await.unwrap();
         tx.create_shadow_tables(&["campaign_view", "partner_campaigns"])
             .await
             .unwrap();
@@ -391,7 +413,7 @@ mod tests {
         // The first rebuild gives up: it leaves the second one's tables and mark alone.
         let taken_over = RebuildError::TakenOver("campaigns");
         assert!(matches!(
-            abandon(handle, &mut first, &taken_over).await,
+            abandon(handle, &first, &taken_over).await,
             Err(RebuildError::TakenOver(_))
         ));
         first.release(views, "campaigns").await;
@@ -409,7 +431,7 @@ mod tests {
             event_id: Uuid::nil(),
             reason: "bad".into(),
         };
-        abandon(handle, &mut second, &failed).await.unwrap();
+        abandon(handle, &second, &failed).await.unwrap();
         assert_eq!(shadow_tables(db).await, 0);
         let status = handle.status().await.unwrap();
         assert!(status.last_error.unwrap().contains("rebuild failed"));

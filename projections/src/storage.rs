@@ -98,10 +98,11 @@ pub trait ViewStore: Send + Sync {
     /// The events an operator skipped on the projector's view.
     async fn skipped_event_ids(&self, name: &str) -> Result<HashSet<Uuid>, sqlx::Error>;
 
-    /// Shows the projector rebuilding, from position 0.
-    async fn mark_rebuilding(&self, name: &str) -> Result<(), sqlx::Error>;
-    /// Stops showing it rebuilding.
-    async fn unmark_rebuilding(&self, name: &str) -> Result<(), sqlx::Error>;
+    /// Shows the projector rebuilding, from position 0, by the rebuild `owner`.
+    async fn mark_rebuilding(&self, name: &str, owner: &str) -> Result<(), sqlx::Error>;
+    /// Stops showing it rebuilding: if `owner` still owns the rebuild, or whoever does
+    /// (`None`: the owner died).
+    async fn unmark_rebuilding(&self, name: &str, owner: Option<&str>) -> Result<(), sqlx::Error>;
 
     /// Rows of a live view by id, as JSON documents (the same statement batches use).
     async fn load_rows(&self, base: &'static str, ids: &[&str]) -> Result<Vec<Value>, sqlx::Error>;
@@ -164,8 +165,15 @@ pub trait ViewTransaction: Send {
     /// The next events of the log after `cursor`, read in this transaction (a rebuild's
     /// final catch-up sees exactly what it swaps).
     async fn read_log(&mut self, cursor: LogCursor, limit: i64) -> Result<Vec<RecordedEvent>, sqlx::Error>;
-    /// Records how far a rebuild got.
-    async fn rebuild_progress(&mut self, name: &str, position: i64) -> Result<(), sqlx::Error>;
+    /// In every write transaction of a rebuild: checks that `owner` still owns it (under
+    /// the checkpoint row's lock) and records how far it got (`None`: unchanged).
+    /// `false`: another rebuild took it over, and this transaction must not commit.
+    async fn rebuild_progress(
+        &mut self,
+        name: &str,
+        owner: &str,
+        position: Option<i64>,
+    ) -> Result<bool, sqlx::Error>;
     async fn drop_shadow_tables(&mut self, tables: &[&'static str]) -> Result<(), sqlx::Error> {
         for table in tables {
             self.execute(&format!("DROP TABLE IF EXISTS {}", Tables::Shadow.name(table)))

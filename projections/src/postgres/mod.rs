@@ -132,17 +132,19 @@ impl ViewStore for Views {
         )
     }
 
-    async fn mark_rebuilding(&self, name: &str) -> Result<(), sqlx::Error> {
+    async fn mark_rebuilding(&self, name: &str, owner: &str) -> Result<(), sqlx::Error> {
         sqlx::query(include_str!("rebuild_mark.sql"))
             .bind(name)
+            .bind(owner)
             .execute(&self.pool)
             .await
             .map(drop)
     }
 
-    async fn unmark_rebuilding(&self, name: &str) -> Result<(), sqlx::Error> {
+    async fn unmark_rebuilding(&self, name: &str, owner: Option<&str>) -> Result<(), sqlx::Error> {
         sqlx::query(include_str!("rebuild_unmark.sql"))
             .bind(name)
+            .bind(owner)
             .execute(&self.pool)
             .await
             .map(drop)
@@ -281,13 +283,19 @@ impl ViewTransaction for Batch {
         store::postgres::read_log(&mut *self.0, cursor, limit).await
     }
 
-    async fn rebuild_progress(&mut self, name: &str, position: i64) -> Result<(), sqlx::Error> {
-        sqlx::query(include_str!("rebuild_progress.sql"))
+    async fn rebuild_progress(
+        &mut self,
+        name: &str,
+        owner: &str,
+        position: Option<i64>,
+    ) -> Result<bool, sqlx::Error> {
+        let owned = sqlx::query(include_str!("rebuild_progress.sql"))
             .bind(name)
+            .bind(owner)
             .bind(position)
-            .execute(&mut *self.0)
-            .await
-            .map(drop)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        Ok(owned.is_some())
     }
 
     async fn create_shadow_tables(&mut self, tables: &[&'static str]) -> Result<(), sqlx::Error> {

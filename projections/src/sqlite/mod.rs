@@ -176,16 +176,24 @@ impl ViewStore for Views {
         serde_json::from_str(&ids).map_err(|e| sqlx::Error::Decode(Box::new(e)))
     }
 
-    async fn mark_rebuilding(&self, name: &str) -> Result<(), sqlx::Error> {
-        self.write_returning(include_str!("rebuild_mark.sql"), name)
-            .await
-            .map(drop)
+    async fn mark_rebuilding(&self, name: &str, owner: &str) -> Result<(), sqlx::Error> {
+        let mut write = self.db.begin_write().await?;
+        sqlx::query(include_str!("rebuild_mark.sql"))
+            .bind(name)
+            .bind(owner)
+            .execute(&mut *write)
+            .await?;
+        write.commit().await
     }
 
-    async fn unmark_rebuilding(&self, name: &str) -> Result<(), sqlx::Error> {
-        self.write_returning(include_str!("rebuild_unmark.sql"), name)
-            .await
-            .map(drop)
+    async fn unmark_rebuilding(&self, name: &str, owner: Option<&str>) -> Result<(), sqlx::Error> {
+        let mut write = self.db.begin_write().await?;
+        sqlx::query(include_str!("rebuild_unmark.sql"))
+            .bind(name)
+            .bind(owner)
+            .execute(&mut *write)
+            .await?;
+        write.commit().await
     }
 
     async fn load_rows(&self, base: &'static str, ids: &[&str]) -> Result<Vec<Value>, sqlx::Error> {
@@ -326,13 +334,19 @@ impl ViewTransaction for Batch {
         store::sqlite::read_log(&mut self.0, cursor, limit).await
     }
 
-    async fn rebuild_progress(&mut self, name: &str, position: i64) -> Result<(), sqlx::Error> {
-        sqlx::query(include_str!("rebuild_progress.sql"))
+    async fn rebuild_progress(
+        &mut self,
+        name: &str,
+        owner: &str,
+        position: Option<i64>,
+    ) -> Result<bool, sqlx::Error> {
+        let owned = sqlx::query(include_str!("rebuild_progress.sql"))
             .bind(name)
+            .bind(owner)
             .bind(position)
-            .execute(&mut *self.0)
-            .await
-            .map(drop)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        Ok(owned.is_some())
     }
 
     async fn create_shadow_tables(&mut self, tables: &[&'static str]) -> Result<(), sqlx::Error> {
