@@ -32,8 +32,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use store::{
-    ConsumerSettings, ConsumerState, ConsumerStatus, ConsumerTask, Database, HandleError, LogConsumer,
-    LogCursor, LogHandler, LogWaker, RecordedEvent, Resume,
+    ConsumerSettings, ConsumerState, ConsumerStatus, ConsumerTask, Database, HandleError, Handled,
+    LogConsumer, LogCursor, LogHandler, LogWaker, RecordedEvent, Resume,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -413,7 +413,8 @@ impl<T: Transport> LogHandler for Publishing<T> {
         })
     }
 
-    async fn handle(&mut self, _from: LogCursor, events: &[RecordedEvent]) -> Result<(), HandleError> {
+    async fn handle(&mut self, _from: LogCursor, events: &[RecordedEvent]) -> Result<Handled, HandleError> {
+        let acked = self.window.acked;
         let mut messages = Vec::with_capacity(events.len());
         for (index, event) in events.iter().enumerate() {
             match encode(event, &self.upcasters) {
@@ -440,10 +441,19 @@ impl<T: Transport> LogHandler for Publishing<T> {
         }
         self.settle(false).await?;
         self.set_state(RelayState::Publishing);
-        Ok(())
+        // Confirmed progress is a receipt, not a send (a subscriber that keeps failing
+        // its receipts must make the relay back off).
+        Ok(if self.window.acked != acked {
+            Handled::Confirmed
+        } else {
+            Handled::Pending
+        })
     }
 
     async fn caught_up(&mut self) -> Result<(), HandleError> {
+        // Connected even when idle, so that a broker that is away shows (backing off)
+        // before there is anything to send.
+        self.publisher().await?;
         while !self.window.is_empty() {
             self.next_receipt().await?;
         }

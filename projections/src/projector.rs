@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
 use store::{
-    ConsumerSettings, ConsumerState, ConsumerStatus, Database, HandleError, Lease, LogConsumer, LogCursor,
-    LogHandler, LogWaker, RecordedEvent, Resume,
+    ConsumerSettings, ConsumerState, ConsumerStatus, Database, HandleError, Handled, Lease, LogConsumer,
+    LogCursor, LogHandler, LogWaker, RecordedEvent, Resume,
 };
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -209,8 +209,9 @@ impl LogHandler for Applying {
         })
     }
 
-    async fn handle(&mut self, from: LogCursor, events: &[RecordedEvent]) -> Result<(), HandleError> {
-        apply_batch(&*self.views, &*self.projection, from, events).await
+    async fn handle(&mut self, from: LogCursor, events: &[RecordedEvent]) -> Result<Handled, HandleError> {
+        apply_batch(&*self.views, &*self.projection, from, events).await?;
+        Ok(Handled::Confirmed)
     }
 
     async fn stop_at(
@@ -242,8 +243,16 @@ async fn apply_batch(
         return Ok(());
     };
     let mut tx = views.begin().await?;
-    if tx.locked_cursor(projection.name()).await? != Some(from) {
-        return Err(HandleError::Fenced);
+    match tx.locked_cursor(projection.name()).await? {
+        Some(cursor) if cursor == from => {}
+        Some(_) => return Err(HandleError::Fenced),
+        // Deleted under it (by hand): a new session makes it again (`resume`), after a
+        // backoff, instead of fencing every batch at once.
+        None => {
+            return Err(HandleError::Transient(
+                "the projector's checkpoint row is missing".into(),
+            ))
+        }
     }
     match projection.apply(&mut *tx, Tables::Live, events).await {
         Ok(()) => {}

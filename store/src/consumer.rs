@@ -27,7 +27,7 @@
 use crate::backoff::Backoff;
 use crate::database::Database;
 use crate::error::DbFault;
-use crate::lease::Lease;
+use crate::lease::{Lease, LeaseError};
 use crate::reader::{LogCursor, LogWaker, RecordedEvent};
 use async_trait::async_trait;
 use std::time::Duration;
@@ -142,6 +142,17 @@ impl From<sqlx::Error> for HandleError {
     }
 }
 
+/// How far a handled batch is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Its effects are done for good (a view's transaction committed).
+    Confirmed,
+    /// Sent on, to be confirmed later (the relay: the broker's receipts), in a later
+    /// `handle` or in [`LogHandler::caught_up`]. The runtime's backoff is reset only by
+    /// confirmed progress, so a handler whose confirmations keep failing backs off.
+    Pending,
+}
+
 /// What a consumer does with the log; the runtime does the rest (see the module doc).
 #[async_trait]
 pub trait LogHandler: Send + 'static {
@@ -151,9 +162,10 @@ pub trait LogHandler: Send + 'static {
 
     /// Handles `events`, read after `from`, in commit order, and moves the checkpoint
     /// over them (or will, for a handler whose effects are confirmed later).
-    async fn handle(&mut self, from: LogCursor, events: &[RecordedEvent]) -> Result<(), HandleError>;
+    async fn handle(&mut self, from: LogCursor, events: &[RecordedEvent]) -> Result<Handled, HandleError>;
 
-    /// The log has nothing more for now: a chance to settle what is pending.
+    /// The log has nothing more for now: a chance to settle what is pending (once it
+    /// returns, everything handled is confirmed).
     async fn caught_up(&mut self) -> Result<(), HandleError> {
         Ok(())
     }
@@ -326,6 +338,7 @@ impl<H: LogHandler> LogConsumer<H> {
         };
         let mut cursor = resume.cursor;
         let mut last_lease_check = Instant::now();
+        let mut lease_renewed = Instant::now();
         let mut held_back = HELD_BACK_RECHECK;
         // At most this many events in the next read: 1 while looking for the event
         // the database refused, the events before a poison one to handle them alone.
@@ -345,13 +358,20 @@ impl<H: LogHandler> LogConsumer<H> {
                 return Interrupted::Stop;
             }
             if last_lease_check.elapsed() >= self.settings.lease_check {
-                if let Err(error) = lease
-                    .renew(self.settings.lease_check.max(Duration::from_secs(1)))
-                    .await
-                {
-                    return Interrupted::LostLease(error.to_string());
+                // A renewal may wait behind this process's writers (SQLite); one that
+                // does not finish in time is tried again while the lease has not expired
+                // (a third of it is kept as a margin), rather than given up at once.
+                let renewal = self.settings.lease_duration / 3;
+                match lease.renew(renewal.max(Duration::from_secs(1))).await {
+                    Ok(()) => {
+                        last_lease_check = Instant::now();
+                        lease_renewed = Instant::now();
+                    }
+                    Err(LeaseError::Timeout(_)) if lease_renewed.elapsed() < renewal * 2 => {
+                        tracing::debug!("the lease's renewal took too long; trying again");
+                    }
+                    Err(error) => return Interrupted::LostLease(error.to_string()),
                 }
-                last_lease_check = Instant::now();
             }
             if resume.failed {
                 self.set_state(ConsumerState::Failed);
@@ -390,8 +410,13 @@ impl<H: LogHandler> LogConsumer<H> {
                         held_back = (held_back * 2).min(HELD_BACK_MAX);
                     }
                     Ok(false) => {
-                        if let Err(error) = self.handler.caught_up().await {
-                            return Interrupted::Failed(error.to_string());
+                        let mut stop = self.stop.clone();
+                        tokio::select! {
+                            settled = self.handler.caught_up() => match settled {
+                                Ok(()) => backoff.reset(),
+                                Err(error) => return Interrupted::Failed(error.to_string()),
+                            },
+                            _ = stop_requested(&mut stop) => return Interrupted::Stop,
                         }
                         self.wait(self.settings.poll_interval).await;
                     }
@@ -400,25 +425,39 @@ impl<H: LogHandler> LogConsumer<H> {
                 continue;
             }
             held_back = HELD_BACK_RECHECK;
-            let handled = if self.settings.read_ahead {
-                // Read after this batch while it is handled; if it is not handled after
-                // all, what was read is dropped (the cursor differs next time).
-                let next = events[events.len() - 1].cursor;
-                let (handled, ahead) = tokio::join!(
-                    self.handler.handle(cursor, &events),
-                    self.db.read_after(next, limit)
-                );
-                read_ahead = ahead.ok().map(|ahead| (next, limit, ahead));
-                handled
-            } else {
-                self.handler.handle(cursor, &events).await
+            // A stop does not wait for a batch that hangs (a broker that does not answer):
+            // the batch is dropped (a view's transaction rolls back; the relay resends
+            // from its checkpoint) and the handler settles what it can in `end_session`.
+            let mut stop = self.stop.clone();
+            let handling = async {
+                if self.settings.read_ahead {
+                    // Read after this batch while it is handled; if it is not handled
+                    // after all, what was read is dropped (the cursor differs next time).
+                    let next = events[events.len() - 1].cursor;
+                    let (handled, ahead) = tokio::join!(
+                        self.handler.handle(cursor, &events),
+                        self.db.read_after(next, limit)
+                    );
+                    (handled, ahead.ok().map(|ahead| (next, limit, ahead)))
+                } else {
+                    (self.handler.handle(cursor, &events).await, None)
+                }
+            };
+            let handled = tokio::select! {
+                (handled, ahead) = handling => {
+                    read_ahead = ahead;
+                    handled
+                }
+                _ = stop_requested(&mut stop) => return Interrupted::Stop,
             };
             let poisoned = match handled {
-                Ok(()) => {
+                Ok(handled) => {
                     cursor = events[events.len() - 1].cursor;
                     poison_attempts = 0;
                     isolating = false;
-                    backoff.reset();
+                    if handled == Handled::Confirmed {
+                        backoff.reset();
+                    }
                     // Readers waiting for their writes learn of the batch now, not
                     // after the linger.
                     self.status.send_modify(|status| status.handled = cursor);

@@ -49,8 +49,8 @@ mod storage;
 pub use aggregate_store::{AlpesAggregateContext, AlpesEventStore};
 pub use backoff::Backoff;
 pub use consumer::{
-    ConsumerSettings, ConsumerState, ConsumerStatus, ConsumerTask, HandleError, LogConsumer, LogHandler,
-    Resume,
+    ConsumerSettings, ConsumerState, ConsumerStatus, ConsumerTask, HandleError, Handled, LogConsumer,
+    LogHandler, Resume,
 };
 pub use database::{Backend, Database, PerBackend};
 pub use error::{DbFault, StoreError};

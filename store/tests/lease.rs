@@ -135,23 +135,53 @@ async fn a_lease_goes_with_its_connection_on_postgres() {
 async fn the_lease_of_a_process_that_died_is_taken_over_at_once_on_sqlite() {
     let test = TestDb::sqlite().await;
     let db = &test.db;
-    // A lease, unexpired, of a process id no process has (Linux's ids stop at 2^22).
-    test_support::execute(
-        db,
-        "INSERT INTO leases (key, holder, expires_at) VALUES ('projector:campaigns', '9999999/a', 9000000000000)",
-        &[],
-    )
-    .await;
-    assert!(
-        !Lease::is_held(db, "projector:campaigns").await.unwrap(),
-        "a dead process holds nothing"
-    );
-    let lease = Lease::try_acquire(db, "projector:campaigns", "successor", LONG)
+    // This process's lease tells how this machine's processes are named.
+    let own = Lease::try_acquire(db, "probe", "holder", LONG)
         .await
+        .unwrap()
         .unwrap();
-    assert!(lease.is_some(), "taken over without waiting for the expiry");
+    let holder = |key: &'static str| async move {
+        test_support::text(db, "SELECT holder FROM leases WHERE key = $1", &[key]).await
+    };
+    let probe = holder("probe").await;
+    let (process, _) = probe.split_once('/').unwrap();
+    let (machine, pid) = process.rsplit_once(':').unwrap();
+    assert_eq!(pid, std::process::id().to_string());
+    own.release().await;
 
-    // A live process's lease (this one's: another instance in it) is not.
+    for (dead, gone) in [
+        // A process id no process has in this namespace (Linux's ids stop at 2^22).
+        (format!("{machine}:9999999/a"), true),
+        // A boot before this one: whatever its id, the process is gone.
+        (
+            format!("another-boot:{}:1/a", machine.split_once(':').unwrap().1),
+            true,
+        ),
+        // Another PID namespace (another container on the same volume): unknown, alive.
+        (
+            format!("{}:pid_[1]:9999999/a", machine.split_once(':').unwrap().0),
+            false,
+        ),
+    ] {
+        test_support::execute(db, "DELETE FROM leases", &[]).await;
+        test_support::execute(
+            db,
+            "INSERT INTO leases (key, holder, expires_at) VALUES ('projector:campaigns', $1, 9000000000000)",
+            &[&dead],
+        )
+        .await;
+        assert_eq!(
+            !Lease::is_held(db, "projector:campaigns").await.unwrap(),
+            gone,
+            "{dead}"
+        );
+        let lease = Lease::try_acquire(db, "projector:campaigns", "successor", LONG)
+            .await
+            .unwrap();
+        assert_eq!(lease.is_some(), gone, "{dead}");
+    }
+
+    // A live process's lease (this one's: another instance in it) is not taken over.
     let other = Lease::try_acquire(db, "projector:campaigns", "third", LONG)
         .await
         .unwrap();

@@ -110,28 +110,42 @@ impl TestDb {
 }
 
 /// Runs `sql` on either backend, with `$1`, `$2`, … bound to `args`, and reads the
-/// first column of its one row as an integer: for tests that look at tables directly
+/// first column of its one row: for tests that look at tables directly
 /// (`SELECT count(*) FROM events WHERE aggregate_id = $1`).
-pub async fn scalar(db: &Database, sql: &str, args: &[&str]) -> i64 {
-    if let Some(pool) = db.as_postgres() {
+pub async fn value<T>(db: &Database, sql: &str, args: &[&str]) -> T
+where
+    T: Send
+        + Unpin
+        + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+        + sqlx::Type<sqlx::Postgres>
+        + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+        + sqlx::Type<sqlx::Sqlite>,
+{
+    let fetched = if let Some(pool) = db.as_postgres() {
         let mut query = sqlx::query_scalar(sql);
         for arg in args {
             query = query.bind(*arg);
         }
-        return query
-            .fetch_one(pool)
-            .await
-            .unwrap_or_else(|error| panic!("{sql}: {error}"));
-    }
-    let sqlite = db.as_sqlite().expect("a database of one of the two backends");
-    let mut query = sqlx::query_scalar(sql);
-    for arg in args {
-        query = query.bind(*arg);
-    }
-    query
-        .fetch_one(sqlite.pool())
-        .await
-        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+        query.fetch_one(pool).await
+    } else {
+        let sqlite = db.as_sqlite().expect("a database of one of the two backends");
+        let mut query = sqlx::query_scalar(sql);
+        for arg in args {
+            query = query.bind(*arg);
+        }
+        query.fetch_one(sqlite.pool()).await
+    };
+    fetched.unwrap_or_else(|error| panic!("{sql}: {error}"))
+}
+
+/// [`value`], an integer.
+pub async fn scalar(db: &Database, sql: &str, args: &[&str]) -> i64 {
+    value(db, sql, args).await
+}
+
+/// [`value`], a text.
+pub async fn text(db: &Database, sql: &str, args: &[&str]) -> String {
+    value(db, sql, args).await
 }
 
 /// Runs a write statement on either backend (`$1`, … bound to `args`); the rows it

@@ -409,9 +409,9 @@ impl Storage for SqliteDb {
         holder: &str,
         duration: Duration,
     ) -> Result<Option<Box<dyn HeldLease>>, sqlx::Error> {
-        // The holder as stored: with this process's id, so that another process can
-        // tell when it died (see `holder_is_dead`).
-        let holder = format!("{}/{holder}", std::process::id());
+        // The holder as stored: with what tells another process whether this one died
+        // (see `holder_is_dead`).
+        let holder = format!("{}/{holder}", ProcessId::current());
         let mut taken = self.acquire_lease(key, &holder, duration, None).await?;
         if !taken {
             if let Some(dead) = self
@@ -477,23 +477,73 @@ impl SqliteDb {
     }
 }
 
-/// Whether a lease's holder (`<pid>/<id>`) belonged to a process of this machine that
-/// is gone: SQLite files are local, so a process that died is recognised at once, where
-/// waiting for its lease to expire would hold its successor back (a restart after a
-/// crash). Only on Linux (`/proc`); elsewhere, and for a process id reused since, the
-/// lease expires as usual. A holder of this very process is alive (another instance
-/// of a consumer in it).
+/// Which process of which machine holds a lease: the kernel's boot id, the process's
+/// PID namespace and its id (`<boot>:<namespace>:<pid>`; empty parts where the system
+/// does not say, outside Linux).
+struct ProcessId {
+    boot: String,
+    namespace: String,
+    pid: u32,
+}
+
+impl ProcessId {
+    fn current() -> Self {
+        let read = |path: &str| {
+            std::fs::read_link(path)
+                .map(|target| target.display().to_string())
+                .or_else(|_| std::fs::read_to_string(path))
+                .map(|text| text.trim().replace([':', '/'], "_"))
+                .unwrap_or_default()
+        };
+        ProcessId {
+            boot: read("/proc/sys/kernel/random/boot_id"),
+            namespace: read("/proc/self/ns/pid"),
+            pid: std::process::id(),
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, ':');
+        Some(ProcessId {
+            boot: parts.next()?.to_owned(),
+            namespace: parts.next()?.to_owned(),
+            pid: parts.next()?.parse().ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for ProcessId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.boot, self.namespace, self.pid)
+    }
+}
+
+/// Whether a lease's holder (`<process>/<id>`, see [`ProcessId`]) belonged to a process
+/// of this machine that is gone: SQLite files are local, so a process that died is
+/// recognised at once, where waiting for its lease to expire would hold its successor
+/// back (a restart after a crash). Gone: the machine rebooted since (another boot id),
+/// or, in this PID namespace, no process has its id any more (`/proc`). Anything this
+/// process cannot see (another namespace: another container on the same volume; a
+/// system without `/proc`) is taken as alive, and its lease expires as usual; so is a
+/// holder of this very process (another instance of a consumer in it).
 fn holder_is_dead(holder: &str) -> bool {
-    let Some(pid) = holder
+    let Some(holder) = holder
         .split_once('/')
-        .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        .and_then(|(process, _)| ProcessId::parse(process))
     else {
         return false;
     };
-    if pid == std::process::id() {
+    let this = ProcessId::current();
+    if holder.boot.is_empty() || this.boot.is_empty() {
         return false;
     }
-    cfg!(target_os = "linux") && !Path::new("/proc").join(pid.to_string()).exists()
+    if holder.boot != this.boot {
+        return true;
+    }
+    holder.namespace == this.namespace
+        && !holder.namespace.is_empty()
+        && holder.pid != this.pid
+        && !Path::new("/proc").join(holder.pid.to_string()).exists()
 }
 
 /// A lease held as a row of `leases`.
