@@ -8,23 +8,22 @@ use aggregates::partner::Partner;
 use anyhow::Context;
 use api::AppState;
 use bus::{PulsarTransport, Relay, RelayConfig, RelayTask};
-use projections::Projections;
+use projections::{Projections, Projector};
 use secrecy::ExposeSecret;
 use sqlx::migrate::MigrateDatabase;
 use std::sync::Arc;
-use store::LogWaker;
 use store::{AlpesEventStore, CommandExecutor, EventLog};
+use store::{ConsumerTask, LogWaker};
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tracking::TrackingService;
 
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
-    /// The projectors. Owned here so that stopping the application (or dropping it,
-    /// as a test does to simulate a crash) stops them and releases their locks (the
-    /// relay likewise, see `run_until_stopped`).
-    background: JoinSet<()>,
+    /// The projectors. Owned here so that stopping the application gives their leases
+    /// up, and dropping it (as a test does to simulate a crash) aborts them (the relay
+    /// likewise, see `run_until_stopped`).
+    projectors: Projectors,
     /// The outbox relay, unless another process relays.
     relay: Option<RelayTask>,
     /// The tracking service fed by the in-process bus (no `PULSAR_URL`).
@@ -62,10 +61,7 @@ impl Application {
         let upcasters = aggregates::upcasters::all;
         let waker = LogWaker::spawn(&db);
         let (projections, projectors) = Projections::new(&db, &waker, &settings.projectors, upcasters);
-        let mut background = JoinSet::new();
-        for projector in projectors {
-            background.spawn(projector.run());
-        }
+        let projectors = Projectors(projectors.into_iter().map(Projector::spawn).collect());
         let (relay, tracking) = match settings.bus {
             BusSettings::Pulsar(pulsar) => {
                 tracing::info!(broker = %pulsar.url, "outbox relay publishing to Pulsar");
@@ -115,7 +111,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
-            background,
+            projectors,
             relay,
             tracking,
             http: settings.http,
@@ -134,8 +130,8 @@ impl Application {
     /// Dropping this future before it ends (a test's stand-in for a crash) stops the
     /// projectors and the relay at once, like a dead process: nothing is flushed.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        // Held until serving ends; dropping the set aborts the projectors.
-        let _background = self.background;
+        // Held until serving ends; dropped before (a crash), they abort the projectors.
+        let projectors = self.projectors;
         let _crash = self.relay.as_ref().map(|relay| AbortOnDrop(relay.abort_handle()));
         let relay = self.relay;
         let tracking = self.tracking;
@@ -147,8 +143,31 @@ impl Application {
         if let Some(tracking) = tracking {
             tracking.shutdown().await;
         }
+        // Their leases go now, so a restarted process leads at once (on SQLite a lease
+        // left behind lasts until it expires, unless its holder is seen to be dead).
+        projectors.shutdown().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The projectors' tasks: aborted when dropped, as a crash would stop them, unless
+/// shut down first.
+struct Projectors(Vec<ConsumerTask>);
+
+impl Projectors {
+    async fn shutdown(mut self) {
+        for projector in std::mem::take(&mut self.0) {
+            projector.shutdown().await;
+        }
+    }
+}
+
+impl Drop for Projectors {
+    fn drop(&mut self) {
+        for projector in &self.0 {
+            projector.abort_handle().abort();
+        }
     }
 }
 

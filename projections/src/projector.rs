@@ -181,6 +181,12 @@ impl Projector {
     pub async fn run(self) {
         self.consumer.run().await
     }
+
+    /// Runs it in the background; [`ConsumerTask::shutdown`] stops it and gives its
+    /// lease up (a successor leads at once, also on SQLite).
+    pub fn spawn(self) -> store::ConsumerTask {
+        self.consumer.spawn()
+    }
 }
 
 /// The projector's part, plugged into the runtime: apply a batch in one transaction

@@ -45,6 +45,7 @@ on_both_backends! {
     exactly_once => two_processes_over_one_database_apply_each_event_once;
     status_elsewhere => a_process_that_runs_no_projector_sees_whether_another_runs_it;
     upcasting => events_stored_in_an_old_version_are_upcast;
+    graceful_stop => a_projector_stopped_gracefully_gives_its_lease_up;
 }
 
 // ---------------------------------------------------------------------------------
@@ -1024,4 +1025,41 @@ async fn queries_answer_the_same_pages_on_both_backends() {
 
     // ...and Postgres answers exactly the same.
     assert_eq!(postgres, sqlite);
+}
+
+async fn a_projector_stopped_gracefully_gives_its_lease_up(test: TestDb) {
+    let db = &test.db;
+    let (projections, projectors) =
+        Projections::new(db, &LogWaker::spawn(db), &settings(), aggregates::upcasters::all);
+    let tasks: Vec<_> = projectors
+        .into_iter()
+        .map(projections::Projector::spawn)
+        .collect();
+    let key = store::Lease::key("projector", "campaigns");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !store::Lease::is_held(db, &key).await.unwrap() {
+        assert!(tokio::time::Instant::now() < deadline, "the projector never led");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        projections
+            .get("campaigns")
+            .unwrap()
+            .status()
+            .await
+            .unwrap()
+            .state,
+        ProjectorState::Running
+    );
+
+    for task in tasks {
+        task.shutdown().await;
+    }
+
+    // A restarted process need not wait for the lease to expire.
+    assert!(!store::Lease::is_held(db, &key).await.unwrap());
+    assert_eq!(
+        Process::handles(db).status("campaigns").await.state,
+        ProjectorState::Stopped
+    );
 }
