@@ -3,8 +3,9 @@
 //! batch"); the runtime owns everything around it, written once:
 //!
 //! - **Leadership**: one active instance per consumer across processes, by a
-//!   [`Lease`] on `<kind>:<name>` (`projector:campaigns`, `relay:pulsar`); the others stand by and take over when the
-//!   leader's lease goes (its process died, its connection broke, it stopped).
+//!   [`Lease`] on `<kind>:<name>` (`projector:campaigns`, `relay:pulsar`); the others
+//!   stand by and take over when the leader's lease goes (its process died, its
+//!   connection broke, it stopped).
 //! - **The commit-order tail**: reads after the handler's checkpoint with
 //!   [`Database::read_after`], which never skips an event whose transaction commits
 //!   late; sleeps until a [`LogWaker`] wake-up (or the poll interval) when caught up,
