@@ -79,9 +79,9 @@ pub struct ConsumerSettings {
     /// Waits after a failure: the first, doubling up to the second.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
-    /// Reads the next batch while the handler handles this one: for a handler that
-    /// mostly waits (the relay, for the broker's receipts), so that reading the log
-    /// overlaps with it. Not with `batch_linger`, which wants the next read late.
+    /// Reads the next batch while the handler handles a full one (a backlog): for a
+    /// handler that mostly waits (the relay, for the broker's receipts), so that reading
+    /// the log overlaps with it. Not with `batch_linger`, which wants the next read late.
     pub read_ahead: bool,
 }
 
@@ -443,8 +443,12 @@ impl<H: LogHandler> LogConsumer<H> {
             // the batch is dropped (a view's transaction rolls back; the relay resends
             // from its checkpoint) and the handler settles what it can in `end_session`.
             let mut stop = self.stop.clone();
+            // Only a full batch is read ahead of: a backlog to catch up on. Under live
+            // traffic (small batches) the next read would mostly come back empty, one
+            // more query per batch for nothing.
+            let ahead = self.settings.read_ahead && events.len() as i64 >= limit;
             let handling = async {
-                if self.settings.read_ahead {
+                if ahead {
                     // Read after this batch while it is handled; if it is not handled
                     // after all, what was read is dropped (the cursor differs next time).
                     let next = events[events.len() - 1].cursor;
