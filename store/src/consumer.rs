@@ -41,12 +41,10 @@ use tracing::Instrument;
 /// this, doubling up to [`HELD_BACK_MAX`] while it lasts. (Rereading every
 /// millisecond regardless halved command throughput under load.)
 const HELD_BACK_RECHECK: Duration = Duration::from_millis(1);
+/// Not more: the transaction that holds events back ends without notifying anyone, and
+/// readers waiting for their writes wait for the recheck after it (a longer cap, tried,
+/// made them miss their consistency timeout after a long transaction).
 const HELD_BACK_MAX: Duration = Duration::from_millis(4);
-/// Held back for longer than this (a long transaction somewhere on the server), the
-/// rechecks keep doubling up to the poll interval instead: a wake-up still comes with
-/// every append, and two queries every 4 ms for the length of a long transaction would
-/// only load the server.
-const HELD_BACK_LONG: Duration = Duration::from_millis(100);
 
 /// The smallest batch after which a consumer under sustained load lingers
 /// ([`ConsumerSettings::batch_linger`]): smaller batches mean events arrive slowly
@@ -346,7 +344,6 @@ impl<H: LogHandler> LogConsumer<H> {
         let mut last_lease_check = Instant::now();
         let mut lease_renewed = Instant::now();
         let mut held_back = HELD_BACK_RECHECK;
-        let mut held_since: Option<Instant> = None;
         // At most this many events in the next read: 1 while looking for the event
         // the database refused, the events before a poison one to handle them alone.
         let mut next_limit: Option<i64> = None;
@@ -414,15 +411,9 @@ impl<H: LogHandler> LogConsumer<H> {
                     // (Postgres only: SQLite commits in position order.)
                     Ok(true) => {
                         self.wait(held_back).await;
-                        let since = *held_since.get_or_insert_with(Instant::now);
-                        let longest = match since.elapsed() < HELD_BACK_LONG {
-                            true => HELD_BACK_MAX,
-                            false => self.settings.poll_interval,
-                        };
-                        held_back = (held_back * 2).min(longest);
+                        held_back = (held_back * 2).min(HELD_BACK_MAX);
                     }
                     Ok(false) => {
-                        held_since = None;
                         let mut stop = self.stop.clone();
                         tokio::select! {
                             settled = self.handler.caught_up() => match settled {
@@ -438,7 +429,6 @@ impl<H: LogHandler> LogConsumer<H> {
                 continue;
             }
             held_back = HELD_BACK_RECHECK;
-            held_since = None;
             // A stop does not wait for a batch that hangs (a broker that does not answer):
             // the batch is dropped (a view's transaction rolls back; the relay resends
             // from its checkpoint) and the handler settles what it can in `end_session`.
