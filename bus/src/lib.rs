@@ -49,6 +49,7 @@
 //!   in `postgres/` and `sqlite/`.
 
 mod checkpoints;
+pub mod commands;
 pub mod in_process;
 pub mod mapping;
 pub mod message;
@@ -59,6 +60,7 @@ mod sqlite;
 pub mod status;
 pub mod transport;
 
+pub use commands::PublishCommand;
 pub use in_process::{DeliveryError, InProcessConfig, InProcessPublisher, InProcessTransport, Subscriber};
 pub use message::{EventStream, OutgoingMessage};
 pub use pulsar_transport::{PulsarSettings, PulsarTransport, DEFAULT_CAMPAIGN_TOPIC, DEFAULT_PARTNER_TOPIC};

@@ -11,7 +11,7 @@ use cqrs_es::persist::{EventUpcaster, SemanticVersion, SerializedEvent};
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::Deserialize;
 use std::str::FromStr;
-use store::RecordedEvent;
+use store::{RecordedEvent, CORRELATION_ID};
 
 use contract::v1;
 
@@ -116,6 +116,11 @@ pub fn integration_event(
         time: recorded.recorded_at,
         datacontenttype: v1::DATA_CONTENT_TYPE.to_owned(),
         aggregatesequence: recorded.sequence,
+        correlationid: recorded
+            .metadata
+            .get(CORRELATION_ID)
+            .and_then(|id| id.as_str())
+            .map(str::to_owned),
         data,
     })
 }

@@ -14,6 +14,7 @@
 //! fields they do not know. Anything else is a `v2` module, published next to `v1` for as long
 //! as consumers need it.
 
+pub mod commands;
 pub mod schema;
 
 use chrono::{DateTime, Utc};
@@ -57,6 +58,10 @@ pub struct CloudEvent<D> {
     /// Extension attribute: the event's place in its aggregate's stream (1, 2, …). Consumers
     /// that keep state per aggregate use it to recognise an older event arriving late.
     pub aggregatesequence: i64,
+    /// Extension attribute: the id of what caused the event (the command of the seed
+    /// front door that produced it), when known. Added within v1: optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlationid: Option<String>,
     /// The event itself.
     pub data: D,
 }
@@ -369,6 +374,7 @@ pub fn decode(payload: &[u8]) -> Result<CloudEvent<IntegrationEvent>, DecodeErro
         time: envelope.time,
         datacontenttype: envelope.datacontenttype,
         aggregatesequence: envelope.aggregatesequence,
+        correlationid: envelope.correlationid,
         data,
     })
 }
@@ -462,6 +468,7 @@ mod tests {
             time: Utc::now(),
             datacontenttype: DATA_CONTENT_TYPE.into(),
             aggregatesequence: 2,
+            correlationid: None,
             data: IntegrationEvent::Campaign(CampaignEvent::ParticipantAdded(ParticipantAdded {
                 campaign_id: "c-1".into(),
                 partner_id: "p-1".into(),

@@ -117,6 +117,7 @@ fn envelope(data: IntegrationEvent) -> CloudEvent<IntegrationEvent> {
         time: Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap(),
         datacontenttype: v1::DATA_CONTENT_TYPE.into(),
         aggregatesequence: 1,
+        correlationid: None,
         data,
     }
 }

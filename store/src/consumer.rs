@@ -569,6 +569,12 @@ pub struct ConsumerTask {
 }
 
 impl ConsumerTask {
+    /// A task that stops when `stop` says `true` (another runtime of this crate: the
+    /// command queue's worker).
+    pub(crate) fn new(stop: watch::Sender<bool>, join: tokio::task::JoinHandle<()>) -> Self {
+        ConsumerTask { stop, join }
+    }
+
     /// Stops gracefully: the handler settles what is pending, the lease is released.
     pub async fn shutdown(self) {
         self.stop.send_replace(true);

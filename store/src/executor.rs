@@ -13,6 +13,10 @@ use cqrs_es::{Aggregate, AggregateError, EventStore};
 use std::collections::HashMap;
 use uuid::Uuid;
 
+/// The metadata key of the id of what caused a command's events: the seed front door's
+/// command id, carried on to the integration events (`correlationid`).
+pub const CORRELATION_ID: &str = "correlation_id";
+
 /// How a command is to be executed.
 #[derive(Debug, Default, Clone)]
 pub struct CommandOptions {

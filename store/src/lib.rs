@@ -22,6 +22,9 @@
 //!   [`Database::read_after`]) and [`LogWaker`], which wakes readers after appends.
 //! - `consumer`: [`LogConsumer`], the one runtime that follows the log for a
 //!   [`LogHandler`] (projectors, the relay): leadership, tail, backoff, poison events.
+//! - `commands`: asynchronous commands ([`CommandQueue`]: accepted, then their outcome)
+//!   and [`CommandWorker`], the embedded command queue, which runs them through a
+//!   [`RunCommand`] without a broker.
 //! - `lease`: [`Lease`], the one way to be the only one doing something across processes.
 //! - `backoff`: [`Backoff`], the waits between attempts.
 //! - `error`: [`StoreError`], and [`DbFault`], the one classifier of database errors.
@@ -34,6 +37,7 @@
 
 mod aggregate_store;
 mod backoff;
+mod commands;
 mod consumer;
 mod database;
 mod error;
@@ -48,13 +52,17 @@ mod storage;
 
 pub use aggregate_store::{AlpesAggregateContext, AlpesEventStore};
 pub use backoff::Backoff;
+pub use commands::{
+    CommandCounters, CommandCounts, CommandQueue, CommandRecord, CommandStatus, CommandToRun, CommandWorker,
+    NewCommand, Outcome, RunCommand, RunResult, SubmitError, Submitted,
+};
 pub use consumer::{
     ConsumerSettings, ConsumerState, ConsumerStatus, ConsumerTask, HandleError, Handled, LogConsumer,
     LogHandler, Resume,
 };
 pub use database::{Backend, Database, PerBackend};
 pub use error::{DbFault, StoreError};
-pub use executor::{CommandError, CommandExecutor, CommandOptions, CommandOutcome};
+pub use executor::{CommandError, CommandExecutor, CommandOptions, CommandOutcome, CORRELATION_ID};
 pub use lease::{Lease, LeaseError};
 pub use log::{
     Appended, CommitError, CommittedEvent, EventLog, IdempotencyClaim, IdempotentOutcome, NewEvent,

@@ -49,6 +49,8 @@
 //!   what a message does to the view (shared with the in-process feed).
 //! - [`in_process`]: [`TrackingSubscriber`], the view's feed from the in-process bus.
 //! - [`acks`]: when to acknowledge, batches included.
+//! - `commands`: [`ConversionCommands`], which runs the seed front door's conversion
+//!   commands as `POST /tracking/conversions` would.
 //! - [`view`]: applying an integration event to the view, once (the logic, written once).
 //! - [`http`]: the routes: [`http::records`] (clicks, conversions), [`http::stats`],
 //!   [`http::status`], [`http::problem`] (`TrackingError` and the problem+json answer of
@@ -64,6 +66,7 @@
 //!   [`migrate`].
 
 pub mod acks;
+mod commands;
 pub mod config;
 pub mod consumer;
 pub mod http;
@@ -73,6 +76,7 @@ mod sqlite;
 mod storage;
 pub mod view;
 
+pub use commands::ConversionCommands;
 pub use config::{TrackingConfig, DEFAULT_BIND, DEFAULT_DEAD_LETTER_TOPIC, DEFAULT_SUBSCRIPTION};
 pub use consumer::{ConsumerHandle, ConsumerTask};
 pub use http::{router, Feed, TrackingState};
@@ -164,6 +168,11 @@ impl TrackingService {
     /// The `/tracking/...` routes without fallbacks, to merge into another router.
     pub fn routes_only(&self) -> axum::Router {
         http::routes_only(self.state.clone())
+    }
+
+    /// What runs the seed front door's conversion commands against this service.
+    pub fn conversion_commands(&self) -> ConversionCommands {
+        ConversionCommands::new(self.state.store.clone())
     }
 
     pub fn consumers(&self) -> ConsumerHandle {

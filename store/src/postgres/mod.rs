@@ -8,6 +8,7 @@
 //! - `group_commit`: concurrent appends written in one statement.
 //! - `notifier`: the NOTIFY that wakes other processes' readers once appends committed.
 
+pub(crate) mod commands;
 mod group_commit;
 mod notifier;
 

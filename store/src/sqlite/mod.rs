@@ -5,6 +5,8 @@
 //! SQLite has a single writer, so positions are assigned in commit order and a
 //! reader's cursor is just the position (both halves of [`LogCursor`]).
 
+pub(crate) mod commands;
+
 use crate::error::{DbFault, StoreError};
 use crate::log::{outcome_of, Appended, CommitError, CommittedEvent, IdempotentOutcome};
 use crate::reader::{LogCursor, RecordedEvent};

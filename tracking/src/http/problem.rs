@@ -47,7 +47,7 @@ impl TrackingError {
     }
 
     /// The problem this error answers.
-    fn problem(self) -> Problem {
+    pub(crate) fn problem(self) -> Problem {
         use TrackingError::*;
         match self {
             BadRequest { code, detail, field } => Problem::bad_request(code, detail).with_field(field),

@@ -297,20 +297,47 @@ pub async fn record_conversion(
             })
         })
         .transpose()?;
-    let store = &*state.store;
-    if let Some(conversion) = find_conversion(store, &tracked).await? {
-        return Ok((StatusCode::CREATED, Json(conversion.into())));
+    let conversion = record_checked_conversion(&*state.store, &tracked, value.as_ref()).await?;
+    Ok((StatusCode::CREATED, Json(conversion.into())))
+}
+
+/// Records a checked conversion, once per external id: the first record when one exists.
+async fn record_checked_conversion(
+    store: &dyn TrackingStore,
+    tracked: &Tracked,
+    value: Option<&Money>,
+) -> Result<storage::Conversion, TrackingError> {
+    if let Some(conversion) = find_conversion(store, tracked).await? {
+        return Ok(conversion);
     }
     check_eligible(store, &tracked.campaign_id, &tracked.partner_id).await?;
-    let inserted = store.insert_conversion(&tracked.record(), value.as_ref()).await?;
+    let inserted = store.insert_conversion(&tracked.record(), value).await?;
     let conversion = match inserted {
         Some(conversion) => conversion,
-        None => find_conversion(store, &tracked)
+        None => find_conversion(store, tracked)
             .await?
             .ok_or_else(|| TrackingError::Internal("a conversion conflicted but cannot be found".into()))?,
     };
     tracing::info!(conversion_id = %conversion.conversion_id, "conversion recorded");
-    Ok((StatusCode::CREATED, Json(conversion.into())))
+    Ok(conversion)
+}
+
+/// Records the conversion of a seed command (`alpes.command.register-conversion.v1`),
+/// with the command's id as its external id: a command run twice records it once.
+pub(crate) async fn record_commanded_conversion(
+    store: &dyn TrackingStore,
+    command_id: uuid::Uuid,
+    campaign_id: String,
+    partner_id: String,
+    occurred_at: Option<DateTime<Utc>>,
+) -> Result<Conversion, TrackingError> {
+    let tracked = Tracked::check(
+        campaign_id,
+        partner_id,
+        occurred_at.map(OccurredAt),
+        Some(command_id.to_string()),
+    )?;
+    Ok(record_checked_conversion(store, &tracked, None).await?.into())
 }
 
 /// The click recorded earlier in this campaign with the request's external id, if any.

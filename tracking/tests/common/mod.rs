@@ -348,6 +348,7 @@ fn event(subject: &str, sequence: i64, data: IntegrationEvent) -> CloudEvent<Int
         time: Utc::now(),
         datacontenttype: v1::DATA_CONTENT_TYPE.into(),
         aggregatesequence: sequence,
+        correlationid: None,
         data,
     }
 }

@@ -1,0 +1,27 @@
+-- Commands accepted asynchronously (the seed system's front door: `POST /crear-campaign`
+-- and the like) and what became of each, read by `GET /commands/{id}`.
+--
+-- `queued`: executed from this table by the embedded command queue. Commands published
+-- to a broker topic instead are kept here only for their outcome (`queued` false).
+-- `status` moves once, from `pending` to `succeeded` or `failed`: the first outcome is
+-- kept, whatever a redelivery finds later.
+CREATE TABLE commands (
+    seq             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    command_id      uuid        NOT NULL UNIQUE,
+    command_type    text        NOT NULL,
+    payload         jsonb       NOT NULL,
+    queued          boolean     NOT NULL,
+    -- The client's `Idempotency-Key` and a hash of its request: a retry answers the
+    -- first command.
+    idempotency_key text UNIQUE,
+    request_hash    bytea,
+    status          text        NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'succeeded', 'failed')),
+    submitted_at    timestamptz NOT NULL,
+    completed_at    timestamptz,
+    -- Succeeded: the command's answer; failed: the RFC 9457 problem.
+    result          jsonb
+);
+
+-- The queue: pending commands in the order they were accepted.
+CREATE INDEX commands_queue ON commands (seq) WHERE status = 'pending' AND queued;

@@ -1,0 +1,3 @@
+SELECT command_id, command_type, payload, status, submitted_at, completed_at, result, request_hash
+FROM commands
+WHERE command_id = ?1

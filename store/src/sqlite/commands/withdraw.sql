@@ -1,0 +1,1 @@
+DELETE FROM commands WHERE command_id = ?1 AND status = 'pending'
