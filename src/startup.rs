@@ -13,17 +13,19 @@ use secrecy::ExposeSecret;
 use sqlx::migrate::MigrateDatabase;
 use std::sync::Arc;
 use store::{AlpesEventStore, CommandExecutor, EventLog};
-use store::{ConsumerTask, LogWaker};
+use store::{CommandQueue, CommandWorker, ConsumerTask, LogWaker, RunCommand};
+use api::seed::{CommandDesk, SeedCommands};
 use tokio::net::TcpListener;
 use tracking::TrackingService;
 
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
-    /// The projectors. Owned here so that stopping the application gives their leases
+    /// The projectors and the embedded command queue's worker. Owned here so that
+    /// stopping the application gives their leases
     /// up, and dropping it (as a test does to simulate a crash) aborts them (the relay
     /// likewise, see `run_until_stopped`).
-    projectors: Projectors,
+    consumers: Consumers,
     /// The outbox relay, unless another process relays.
     relay: Option<RelayTask>,
     /// The tracking service fed by the in-process bus (no `PULSAR_URL`).
@@ -61,7 +63,7 @@ impl Application {
         let upcasters = aggregates::upcasters::all;
         let waker = LogWaker::spawn(&db);
         let (projections, projectors) = Projections::new(&db, &waker, &settings.projectors, upcasters);
-        let projectors = Projectors(projectors.into_iter().map(Projector::spawn).collect());
+        let mut consumers = Consumers(projectors.into_iter().map(Projector::spawn).collect());
         let (relay, tracking) = match settings.bus {
             BusSettings::Pulsar(pulsar) => {
                 tracing::info!(broker = %pulsar.url, "outbox relay publishing to Pulsar");
@@ -82,19 +84,31 @@ impl Application {
             }
             BusSettings::Off => (None, None),
         };
+        let campaigns = Arc::new(CommandExecutor::new(
+            AlpesEventStore::<Campaign>::new(log.clone(), upcasters(), cache),
+            (),
+        ));
+        let partners = Arc::new(CommandExecutor::new(
+            AlpesEventStore::<Partner>::new(log, upcasters(), cache),
+            (),
+        ));
+        // The seed front door's commands: without a broker, the embedded command queue
+        // runs them here (conversions through the in-process tracking service).
+        let queue = CommandQueue::new(&db);
+        let conversions = tracking
+            .as_ref()
+            .map(|tracking| Arc::new(tracking.conversion_commands()) as Arc<dyn RunCommand>);
+        let runner = Arc::new(SeedCommands::new(campaigns.clone(), partners.clone(), conversions));
+        // Owned with the projectors: stopped (its lease given up) or aborted with them.
+        consumers.0.push(CommandWorker::new(queue.clone(), runner).spawn());
         let state = AppState {
-            campaigns: Arc::new(CommandExecutor::new(
-                AlpesEventStore::<Campaign>::new(log.clone(), upcasters(), cache),
-                (),
-            )),
-            partners: Arc::new(CommandExecutor::new(
-                AlpesEventStore::<Partner>::new(log, upcasters(), cache),
-                (),
-            )),
+            campaigns,
+            partners,
             projections,
             consistency_timeout: settings.consistency_timeout,
             relay: relay.as_ref().map(RelayTask::handle),
             db,
+            commands: CommandDesk::embedded(queue),
         };
         // With the in-process bus, the tracking service's routes (/tracking/...) are
         // served on this listener.
@@ -111,7 +125,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
-            projectors,
+            consumers,
             relay,
             tracking,
             http: settings.http,
@@ -131,7 +145,7 @@ impl Application {
     /// projectors and the relay at once, like a dead process: nothing is flushed.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         // Held until serving ends; dropped before (a crash), they abort the projectors.
-        let projectors = self.projectors;
+        let consumers = self.consumers;
         let _crash = self.relay.as_ref().map(|relay| AbortOnDrop(relay.abort_handle()));
         let relay = self.relay;
         let tracking = self.tracking;
@@ -145,28 +159,29 @@ impl Application {
         }
         // Their leases go now, so a restarted process leads at once (on SQLite a lease
         // left behind lasts until it expires, unless its holder is seen to be dead).
-        projectors.shutdown().await;
+        consumers.shutdown().await;
         tracing::info!("stopped");
         Ok(())
     }
 }
 
-/// The projectors' tasks: aborted when dropped, as a crash would stop them, unless
+/// The tasks that follow the database (the projectors, the command queue's worker):
+/// aborted when dropped, as a crash would stop them, unless
 /// shut down first.
-struct Projectors(Vec<ConsumerTask>);
+struct Consumers(Vec<ConsumerTask>);
 
-impl Projectors {
+impl Consumers {
     async fn shutdown(mut self) {
-        for projector in std::mem::take(&mut self.0) {
-            projector.shutdown().await;
+        for consumer in std::mem::take(&mut self.0) {
+            consumer.shutdown().await;
         }
     }
 }
 
-impl Drop for Projectors {
+impl Drop for Consumers {
     fn drop(&mut self) {
-        for projector in &self.0 {
-            projector.abort_handle().abort();
+        for consumer in &self.0 {
+            consumer.abort_handle().abort();
         }
     }
 }

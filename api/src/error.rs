@@ -101,7 +101,7 @@ impl ApiError {
     }
 
     /// The problem this error answers.
-    fn problem(self) -> Problem {
+    pub(crate) fn problem(self) -> Problem {
         use ApiError::*;
         match self {
             Domain(error) => {

@@ -45,32 +45,62 @@ impl CommandBody for NoBody {
     }
 }
 
-/// Any JSON body type: parsed first into a `serde_json::Value` (syntax errors: 400
+/// Any JSON body type, sent as `application/json` or `application/*+json` (else 415),
+/// read by `parse_object`.
+impl<T: DeserializeOwned> CommandBody for Json<T> {
+    fn parse(headers: &HeaderMap, bytes: &[u8]) -> Result<(Self, String), ApiError> {
+        if !is_json_content_type(headers) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        parse_object(bytes).map(|(body, canonical)| (Json(body), canonical))
+    }
+}
+
+/// A JSON body of the seed system's clients (the routes of `crate::seed`), read as
+/// [`Json`] is, but under any JSON-ish content type, misspelt ones included (the seed's
+/// documents send `aplication/json`), or none: those clients cannot be changed.
+pub struct LegacyJson<T>(pub T);
+
+impl<T: DeserializeOwned> CommandBody for LegacyJson<T> {
+    fn parse(headers: &HeaderMap, bytes: &[u8]) -> Result<(Self, String), ApiError> {
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        if content_type.is_some_and(|value| !value.to_ascii_lowercase().contains("json")) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        parse_object(bytes).map(|(body, canonical)| (LegacyJson(body), canonical))
+    }
+}
+
+/// A JSON object body: parsed first into a `serde_json::Value` (syntax errors: 400
 /// `request.malformed_json`), then into `T` (type errors: 400 `request.invalid_field`
 /// naming the field). The `Value`'s compact form, with keys sorted, is the
 /// canonical body: two requests that differ only in spacing or key order are the same.
-impl<T: DeserializeOwned> CommandBody for Json<T> {
-    fn parse(headers: &HeaderMap, bytes: &[u8]) -> Result<(Self, String), ApiError> {
-        let value = parse_json_value(headers, bytes)?;
-        if !value.is_object() {
-            // serde would read a struct from an array too; a body is an object.
-            return Err(ApiError::bad_request(
-                "request.invalid_body",
-                "the body must be a JSON object",
-                None,
-            ));
-        }
-        let canonical = value.to_string();
-        let body = serde_path_to_error::deserialize(value).map_err(|error| {
-            let field = offending_field(error.path(), &error.inner().to_string());
-            let detail = match &field {
-                Some(field) => format!("{field}: {}", error.inner()),
-                None => error.inner().to_string(),
-            };
-            ApiError::bad_request("request.invalid_field", detail, field)
-        })?;
-        Ok((Json(body), canonical))
+fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, String), ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|error| {
+        ApiError::bad_request(
+            "request.malformed_json",
+            format!("the body is not valid JSON: {error}"),
+            None,
+        )
+    })?;
+    if !value.is_object() {
+        // serde would read a struct from an array too; a body is an object.
+        return Err(ApiError::bad_request(
+            "request.invalid_body",
+            "the body must be a JSON object",
+            None,
+        ));
     }
+    let canonical = value.to_string();
+    let body = serde_path_to_error::deserialize(value).map_err(|error| {
+        let field = offending_field(error.path(), &error.inner().to_string());
+        let detail = match &field {
+            Some(field) => format!("{field}: {}", error.inner()),
+            None => error.inner().to_string(),
+        };
+        ApiError::bad_request("request.invalid_field", detail, field)
+    })?;
+    Ok((body, canonical))
 }
 
 /// The JSON path of the field a body error is about. serde reports a missing field
@@ -90,19 +120,6 @@ fn offending_field(path: &serde_path_to_error::Path, message: &str) -> Option<St
 
 /// A JSON body (the parsed value). Used through [`CommandRequest`].
 pub struct Json<T>(pub T);
-
-fn parse_json_value(headers: &HeaderMap, bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
-    if !is_json_content_type(headers) {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    serde_json::from_slice(bytes).map_err(|error| {
-        ApiError::bad_request(
-            "request.malformed_json",
-            format!("the body is not valid JSON: {error}"),
-            None,
-        )
-    })
-}
 
 /// `application/json`, or any `application/<something>+json`, with any parameters.
 fn is_json_content_type(headers: &HeaderMap) -> bool {

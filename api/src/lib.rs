@@ -7,6 +7,8 @@
 //! # Layout
 //! - [`campaigns`], [`partners`]: one module per resource, each with its `router()`,
 //!   split into `commands` (write side) and `queries` (read models).
+//! - [`seed`]: the seed system's front door (`POST /crear-campaign`, ...): its routes,
+//!   asynchronous commands ([`seed::CommandDesk`]), their runner and `GET /commands/{id}`.
 //! - [`reads`]: what queries share: query strings, pages, read-your-writes.
 //! - [`admin`]: `/projections` status, rebuild, retry and skip.
 //! - [`commands`]: the answer every command shares, and [`commands::execute`], which
@@ -34,6 +36,7 @@ pub mod money;
 pub mod openapi;
 pub mod partners;
 pub mod reads;
+pub mod seed;
 pub mod state;
 
 pub use error::ApiError;
@@ -65,6 +68,7 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         .merge(campaigns::router())
         .merge(partners::router())
         .merge(admin::router())
+        .merge(seed::router())
         .merge(health::router())
         .merge(openapi::router())
         .with_state(state)

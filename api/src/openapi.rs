@@ -20,7 +20,7 @@
 use crate::campaigns::{commands as campaign_commands, queries as campaign_queries};
 use crate::partners::{commands as partner_commands, queries as partner_queries};
 use crate::state::AppState;
-use crate::{admin, commands, error, health, money};
+use crate::{admin, commands, error, health, money, seed};
 use aggregates::money::Currency;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -43,12 +43,16 @@ use utoipa::OpenApi;
         partner_queries::list_partners, partner_queries::get_partner,
         admin::projection_status, admin::relay_status, admin::rebuild_projection, admin::retry_projection, admin::skip_event,
         health::health, health::ready,
+        seed::create_campaign, seed::register_campaign, seed::create_partner, seed::register_partner,
+        seed::register_conversion, seed::cancel_campaign, seed::delete_campaign, seed::list_campaigns,
+        seed::get_campaign, seed::command_status,
     ),
     components(schemas(error::Problem, commands::CommandAccepted, money::MoneyBody)),
     tags(
         (name = "campaigns", description = "Campaign commands"),
         (name = "partners", description = "Partner commands"),
         (name = "operations", description = "Health, readiness and projections"),
+        (name = "seed", description = "The previous system's front door: its routes and bodies, unchanged; commands run asynchronously, `/commands/{id}` tells their outcome"),
     )
 )]
 pub struct ApiDoc;

@@ -19,4 +19,6 @@ pub struct AppState {
     pub relay: Option<bus::RelayHandle>,
     /// Queries read the views through it; `/ready` pings it.
     pub db: Database,
+    /// Where the seed routes' commands go, and where their outcomes are read.
+    pub commands: crate::seed::CommandDesk,
 }

@@ -66,6 +66,9 @@ pub struct StreamEvent {
     pub event_version: String,
     pub recorded_at: DateTime<Utc>,
     pub payload: serde_json::Value,
+    /// What the command stored with it: its correlation id, when it came through the
+    /// seed front door.
+    pub metadata: serde_json::Value,
 }
 
 fn views(db: &Database) -> Box<dyn ViewStore> {

@@ -53,6 +53,16 @@ async fn the_openapi_document_lists_every_command_endpoint() {
         ("/partners/{id}/deactivate", "post"),
         ("/health", "get"),
         ("/ready", "get"),
+        ("/crear-campaign", "post"),
+        ("/registrar-campaign", "post"),
+        ("/crear-partner", "post"),
+        ("/registrar-partner", "post"),
+        ("/registrar-evento", "post"),
+        ("/eliminar-campaign/{id}", "get"),
+        ("/eliminar-campaign/{id}", "delete"),
+        ("/obtener-campaigns", "get"),
+        ("/obtener-campaigns/{id}", "get"),
+        ("/commands/{id}", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -80,6 +90,7 @@ async fn spawn_without_database() -> String {
         projections,
         consistency_timeout: Duration::from_secs(1),
         relay: None,
+        commands: api::seed::CommandDesk::embedded(store::CommandQueue::new(&db)),
         db,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -101,4 +112,18 @@ async fn without_a_database_ready_and_commands_are_503() {
         .await
         .unwrap();
     assert_problem(command, 503, "service.unavailable").await;
+    // A seed command is not accepted when it cannot be stored, nor its status read.
+    let seed = client
+        .post(format!("{address}/crear-partner"))
+        .json(&serde_json::json!({"nombre": "Alice Doe", "tipo": "influencer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(seed, 503, "service.unavailable").await;
+    let status = client
+        .get(format!("{address}/commands/{}", uuid::Uuid::now_v7()))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(status, 503, "service.unavailable").await;
 }

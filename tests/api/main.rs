@@ -15,3 +15,4 @@ mod partners;
 mod projections;
 mod queries;
 mod relay;
+mod seed;

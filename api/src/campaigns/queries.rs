@@ -143,7 +143,7 @@ enum CampaignStatusFilter {
 #[utoipa::path(get, path = "/campaigns", tag = "campaigns", params(ListCampaignsQuery),
     responses((status = 200, body = CampaignPage), (status = 400, body = Problem),
         (status = 503, description = "min_position not reached in time", body = Problem)))]
-async fn list_campaigns(
+pub(crate) async fn list_campaigns(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<ListCampaignsQuery>,
 ) -> Result<Json<CampaignPage>, ApiError> {
@@ -171,7 +171,7 @@ async fn list_campaigns(
     params(("id" = Uuid, Path, description = "Campaign id"), Consistency),
     responses((status = 200, body = CampaignResponse), (status = 400, body = Problem), (status = 404, body = Problem),
         (status = 503, description = "min_position not reached in time", body = Problem)))]
-async fn get_campaign(
+pub(crate) async fn get_campaign(
     State(state): State<AppState>,
     id: AggregateId<Campaign>,
     QueryParams(query): QueryParams<Consistency>,
@@ -198,6 +198,10 @@ pub struct StreamEventResponse {
     /// The stored event, as written.
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
+    /// What was stored with it: `correlation_id`, the id of the seed command that
+    /// caused it, when one did.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -215,6 +219,7 @@ impl From<StreamEvent> for StreamEventResponse {
             event_version: event.event_version,
             recorded_at: event.recorded_at,
             payload: event.payload,
+            metadata: event.metadata,
         }
     }
 }

@@ -207,6 +207,7 @@ impl ViewStore for Views {
                     event_version: row.try_get("event_version")?,
                     recorded_at: row.try_get("recorded_at")?,
                     payload: row.try_get("payload")?,
+                    metadata: row.try_get("metadata")?,
                 })
             })
             .collect()

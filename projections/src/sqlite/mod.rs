@@ -254,6 +254,7 @@ impl ViewStore for Views {
         rows.iter()
             .map(|row| {
                 let payload: &str = row.try_get("payload")?;
+                let metadata: &str = row.try_get("metadata")?;
                 Ok(StreamEvent {
                     event_id: parse_uuid(row.try_get("event_id")?)?,
                     sequence: row.try_get("sequence")?,
@@ -262,6 +263,7 @@ impl ViewStore for Views {
                     event_version: row.try_get("event_version")?,
                     recorded_at: row.try_get("recorded_at")?,
                     payload: serde_json::from_str(payload).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    metadata: serde_json::from_str(metadata).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
                 })
             })
             .collect()

@@ -1,0 +1,457 @@
+//! The seed system's front door: the routes its clients call (`POST /crear-campaign`,
+//! `GET /eliminar-campaign/{id}`, ...), with their bodies unchanged, and
+//! `GET /commands/{id}`, which tells them what became of each command.
+//!
+//! The seed's BFF published each request as a command on a Pulsar topic and never told
+//! the client the outcome. Here a request is checked for shape at once (the native
+//! API's 400 and 422 problems), then durably accepted (`202` with the command's id):
+//! published to its topic with the broker's receipt, or, without a broker, stored in the
+//! embedded command queue. The domain's rules are checked when the command runs, by the
+//! same executors as the native endpoints ([`SeedCommands`]), so a failed command's
+//! outcome carries the problem the native endpoint would have answered.
+//!
+//! - `bodies`: the seed's request bodies and the v1 command each becomes.
+//! - [`runner`]: [`SeedCommands`], which runs them (campaigns and partners; conversions
+//!   through the tracking service's runner).
+//! - here: the routes, [`CommandDesk`] (accepting a command) and the outcome answers.
+
+mod bodies;
+pub mod runner;
+
+pub use bodies::{SeedCampaign, SeedConversion, SeedParticipant, SeedPartner};
+pub use runner::SeedCommands;
+
+use crate::campaigns::queries::{self as campaign_queries, CampaignPage, CampaignResponse, ListCampaignsQuery};
+use crate::error::{ApiError, Problem};
+use crate::reads::{Consistency, QueryParams};
+use crate::extract::{Addressable, AggregateId, CommandRequest, LegacyJson, NoBody};
+use crate::state::AppState;
+use aggregates::campaign::Campaign;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bus::PublishCommand;
+use chrono::{DateTime, Utc};
+use contract::v1::commands::Command;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use store::{CommandOptions, CommandQueue, CommandRecord, CommandStatus, NewCommand, SubmitError, Submitted};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// The longest `Prefer: wait=N` honoured.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+pub(crate) fn router() -> Router<AppState> {
+    use axum::routing::post;
+    Router::new()
+        .route("/crear-campaign", post(create_campaign))
+        .route("/registrar-campaign", post(register_campaign))
+        .route("/crear-partner", post(create_partner))
+        .route("/registrar-partner", post(register_partner))
+        .route("/registrar-evento", post(register_conversion))
+        .route("/eliminar-campaign/{id}", get(cancel_campaign).delete(delete_campaign))
+        .route("/obtener-campaigns", get(list_campaigns))
+        .route("/obtener-campaigns/{id}", get(get_campaign))
+        .route("/commands/{id}", get(command_status))
+}
+
+/// Where accepted commands go: the broker's topics, or the embedded command queue.
+/// Either way the `commands` table keeps each one and, later, its outcome.
+#[derive(Clone)]
+pub struct CommandDesk {
+    queue: CommandQueue,
+    broker: Option<Arc<dyn PublishCommand>>,
+}
+
+impl CommandDesk {
+    /// Commands run by this database's embedded queue (`store::CommandWorker`).
+    pub fn embedded(queue: CommandQueue) -> Self {
+        CommandDesk { queue, broker: None }
+    }
+
+    /// Commands published to a broker, whose consumers store the outcomes.
+    pub fn brokered(queue: CommandQueue, broker: Arc<dyn PublishCommand>) -> Self {
+        CommandDesk {
+            queue,
+            broker: Some(broker),
+        }
+    }
+
+    pub fn queue(&self) -> &CommandQueue {
+        &self.queue
+    }
+
+    /// Accepts `command` durably: stored, and published when there is a broker (a
+    /// command the broker did not confirm is withdrawn: 503, nothing accepted).
+    async fn submit(&self, command: Command, options: CommandOptions) -> Result<Submitted, ApiError> {
+        let command_id = Uuid::now_v7();
+        let submitted = self
+            .queue
+            .submit(NewCommand {
+                command_id,
+                command_type: command.command_type().to_owned(),
+                payload: command.data(),
+                queued: self.broker.is_none(),
+                idempotency: options.idempotency,
+            })
+            .await
+            .map_err(|error| match error {
+                SubmitError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
+                SubmitError::Database(error) => error.into(),
+            })?;
+        if let (Some(broker), Submitted::Accepted(record)) = (&self.broker, &submitted) {
+            let message = command.message(command_id, record.submitted_at);
+            if let Err(error) = broker.publish(&message).await {
+                tracing::warn!(%command_id, %error, "the broker did not take a command");
+                self.queue.withdraw(command_id).await?;
+                return Err(ApiError::Unavailable {
+                    detail: "the message broker did not confirm the command; retry shortly".into(),
+                });
+            }
+        }
+        Ok(submitted)
+    }
+}
+
+/// The answer to an accepted command: where to follow it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommandReceipt {
+    pub command_id: Uuid,
+    /// `/commands/{command_id}`, also in `Location`.
+    #[schema(example = "/commands/0190a5c8-7b6e-7c3a-9f0e-2d4b5a6c7d8e")]
+    pub status_url: String,
+}
+
+/// What became of a command.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommandStatusResponse {
+    pub command_id: Uuid,
+    /// The command's type, `alpes.command.register-campaign.v1`.
+    #[serde(rename = "type")]
+    pub command_type: String,
+    #[schema(value_type = String, pattern = "^(pending|succeeded|failed)$")]
+    pub status: CommandStatus,
+    pub submitted_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Failed: the problem the native endpoint would have answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Problem>)]
+    pub problem: Option<serde_json::Value>,
+    /// Succeeded: the native command answer (`aggregate_id`, `version`, `event_ids`,
+    /// `position`; a partner that joined a campaign adds `participation`, the campaign's
+    /// answer; a conversion answers `conversion_id`, `campaign_id`, `partner_id`,
+    /// `occurred_at`).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub answer: serde_json::Map<String, serde_json::Value>,
+}
+
+impl From<CommandRecord> for CommandStatusResponse {
+    fn from(record: CommandRecord) -> Self {
+        let (problem, answer) = match (record.status, record.result) {
+            (CommandStatus::Failed, Some(problem)) => (Some(problem), Default::default()),
+            (CommandStatus::Succeeded, Some(serde_json::Value::Object(answer))) => (None, answer),
+            _ => (None, Default::default()),
+        };
+        CommandStatusResponse {
+            command_id: record.command_id,
+            command_type: record.command_type,
+            status: record.status,
+            submitted_at: record.submitted_at,
+            completed_at: record.completed_at,
+            problem,
+            answer,
+        }
+    }
+}
+
+/// The headers the seed routes read (documentation only: the handlers read them).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct SeedHeaders {
+    /// RFC 7240: `wait=N` (seconds, at most 30) waits for the outcome and answers it
+    /// (`200`, `Preference-Applied: wait=N`) if it comes in time, else `202`.
+    #[param(rename = "Prefer", example = "wait=5")]
+    prefer: Option<String>,
+    /// Makes a retried submission answer the first `command_id` (same key and body); the
+    /// same key with another body is refused with 422.
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: Option<String>,
+}
+
+/// `Prefer: wait=N`: how long to wait for the outcome. Preferences that cannot be
+/// honoured are ignored, as RFC 7240 asks.
+fn preferred_wait(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split([',', ';']))
+        .filter_map(|preference| {
+            let (name, value) = preference.split_once('=')?;
+            name.trim().eq_ignore_ascii_case("wait").then(|| value.trim().trim_matches('"').parse::<u64>().ok())?
+        })
+        .next()
+        .map(|seconds| seconds.min(MAX_WAIT.as_secs()))
+}
+
+/// Accepts a command and answers `202` with where to follow it, or, when the client
+/// prefers to wait and the outcome comes in time, `200` with the outcome.
+async fn accept(state: &AppState, headers: &HeaderMap, command: Command, options: CommandOptions) -> Result<Response, ApiError> {
+    let submitted = state.commands.submit(command, options).await?;
+    let replayed = matches!(submitted, Submitted::Replayed(_));
+    let record = match submitted {
+        Submitted::Accepted(record) | Submitted::Replayed(record) => record,
+    };
+    let command_id = record.command_id;
+    let status_url = format!("/commands/{command_id}");
+    let mut response = match preferred_wait(headers) {
+        Some(seconds) => {
+            let waited = state
+                .commands
+                .queue()
+                .wait_for(command_id, Duration::from_secs(seconds))
+                .await?
+                .unwrap_or(record);
+            if waited.status == CommandStatus::Pending {
+                receipt(command_id, &status_url)
+            } else {
+                let mut response = (StatusCode::OK, Json(CommandStatusResponse::from(waited))).into_response();
+                if let Ok(applied) = HeaderValue::from_str(&format!("wait={seconds}")) {
+                    response.headers_mut().insert("preference-applied", applied);
+                }
+                response
+            }
+        }
+        None => receipt(command_id, &status_url),
+    };
+    if let Ok(location) = HeaderValue::from_str(&status_url) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+fn receipt(command_id: Uuid, status_url: &str) -> Response {
+    let body = CommandReceipt {
+        command_id,
+        status_url: status_url.to_owned(),
+    };
+    (StatusCode::ACCEPTED, Json(body)).into_response()
+}
+
+/// Registers a campaign (topic `comando-registrar-campaign`), as the seed's BFF did.
+#[utoipa::path(post, path = "/crear-campaign", tag = "seed", request_body = SeedCampaign,
+    params(SeedHeaders),
+    responses(
+        (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
+            headers(("Location" = String, description = "/commands/{command_id}"))),
+        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
+        (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
+        (status = 422, body = Problem), (status = 503, body = Problem)))]
+async fn create_campaign(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: CommandRequest<LegacyJson<SeedCampaign>>,
+) -> Result<Response, ApiError> {
+    let LegacyJson(body) = request.body;
+    accept(&state, &headers, body.command(), request.options).await
+}
+
+/// The same as `POST /crear-campaign` (the name the seed's code served).
+#[utoipa::path(post, path = "/registrar-campaign", tag = "seed", request_body = SeedCampaign,
+    params(SeedHeaders),
+    responses(
+        (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
+            headers(("Location" = String, description = "/commands/{command_id}"))),
+        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
+        (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
+        (status = 422, body = Problem), (status = 503, body = Problem)))]
+async fn register_campaign(
+    state: State<AppState>,
+    headers: HeaderMap,
+    request: CommandRequest<LegacyJson<SeedCampaign>>,
+) -> Result<Response, ApiError> {
+    create_campaign(state, headers, request).await
+}
+
+/// Registers a partner (topic `comando-registrar-partner`); with `id_campaign` it also
+/// joins that campaign, and the outcome names both results.
+#[utoipa::path(post, path = "/crear-partner", tag = "seed", request_body = SeedPartner,
+    params(SeedHeaders),
+    responses(
+        (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
+            headers(("Location" = String, description = "/commands/{command_id}"))),
+        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
+        (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
+        (status = 422, body = Problem), (status = 503, body = Problem)))]
+async fn create_partner(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: CommandRequest<LegacyJson<SeedPartner>>,
+) -> Result<Response, ApiError> {
+    let LegacyJson(body) = request.body;
+    accept(&state, &headers, body.command(), request.options).await
+}
+
+/// The same as `POST /crear-partner` (the name the seed's code served).
+#[utoipa::path(post, path = "/registrar-partner", tag = "seed", request_body = SeedPartner,
+    params(SeedHeaders),
+    responses(
+        (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
+            headers(("Location" = String, description = "/commands/{command_id}"))),
+        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
+        (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
+        (status = 422, body = Problem), (status = 503, body = Problem)))]
+async fn register_partner(
+    state: State<AppState>,
+    headers: HeaderMap,
+    request: CommandRequest<LegacyJson<SeedPartner>>,
+) -> Result<Response, ApiError> {
+    create_partner(state, headers, request).await
+}
+
+/// Records a conversion through the tracking service (topic
+/// `comando-registrar-evento-conversion`).
+#[utoipa::path(post, path = "/registrar-evento", tag = "seed", request_body = SeedConversion,
+    params(SeedHeaders),
+    responses(
+        (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
+            headers(("Location" = String, description = "/commands/{command_id}"))),
+        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
+        (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
+        (status = 422, body = Problem), (status = 503, body = Problem)))]
+async fn register_conversion(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: CommandRequest<LegacyJson<SeedConversion>>,
+) -> Result<Response, ApiError> {
+    let LegacyJson(body) = request.body;
+    let command = body.command().ok_or_else(|| {
+        ApiError::bad_request(
+            "request.invalid_field",
+            "fecha: not a moment in epoch milliseconds",
+            Some("fecha".into()),
+        )
+    })?;
+    accept(&state, &headers, command, request.options).await
+}
+
+/// Cancels a campaign (topic `comando-cancelar-campaign`); the seed's clients delete with
+/// a `GET`.
+#[utoipa::path(get, path = "/eliminar-campaign/{id}", tag = "seed",
+    params(("id" = Uuid, Path, description = "Campaign id"), SeedHeaders),
+    responses(
+        (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
+            headers(("Location" = String, description = "/commands/{command_id}"))),
+        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
+        (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+async fn cancel_campaign(
+    State(state): State<AppState>,
+    id: AggregateId<Campaign>,
+    headers: HeaderMap,
+    request: CommandRequest<NoBody>,
+) -> Result<Response, ApiError> {
+    accept(&state, &headers, bodies::cancel_campaign(id.uuid()?), request.options).await
+}
+
+/// The same as `GET /eliminar-campaign/{id}`.
+#[utoipa::path(delete, path = "/eliminar-campaign/{id}", tag = "seed",
+    params(("id" = Uuid, Path, description = "Campaign id"), SeedHeaders),
+    responses(
+        (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
+            headers(("Location" = String, description = "/commands/{command_id}"))),
+        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
+        (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+async fn delete_campaign(
+    state: State<AppState>,
+    id: AggregateId<Campaign>,
+    headers: HeaderMap,
+    request: CommandRequest<NoBody>,
+) -> Result<Response, ApiError> {
+    cancel_campaign(state, id, headers, request).await
+}
+
+/// Lists campaigns: `GET /campaigns` under the name the seed's BFF proxied it.
+#[utoipa::path(get, path = "/obtener-campaigns", tag = "seed", params(ListCampaignsQuery),
+    responses((status = 200, body = CampaignPage), (status = 400, body = Problem),
+        (status = 503, description = "min_position not reached in time", body = Problem)))]
+async fn list_campaigns(
+    state: State<AppState>,
+    query: QueryParams<ListCampaignsQuery>,
+) -> Result<Json<CampaignPage>, ApiError> {
+    campaign_queries::list_campaigns(state, query).await
+}
+
+/// One campaign: `GET /campaigns/{id}` under the name the seed's BFF proxied it.
+#[utoipa::path(get, path = "/obtener-campaigns/{id}", tag = "seed",
+    params(("id" = Uuid, Path, description = "Campaign id"), Consistency),
+    responses((status = 200, body = CampaignResponse), (status = 400, body = Problem), (status = 404, body = Problem),
+        (status = 503, description = "min_position not reached in time", body = Problem)))]
+async fn get_campaign(
+    state: State<AppState>,
+    id: AggregateId<Campaign>,
+    query: QueryParams<Consistency>,
+) -> Result<Json<CampaignResponse>, ApiError> {
+    campaign_queries::get_campaign(state, id, query).await
+}
+
+/// A command accepted by the seed routes, as `/commands/{id}` names it.
+pub struct AcceptedCommand;
+
+impl Addressable for AcceptedCommand {
+    const NAME: &'static str = "command";
+    const NOT_FOUND: &'static str = "command.not_found";
+}
+
+/// What became of a command: `pending`, `succeeded` (with the native answer) or `failed`
+/// (with the native problem), whichever process ran it.
+#[utoipa::path(get, path = "/commands/{id}", tag = "seed",
+    params(("id" = Uuid, Path, description = "The command's id (`command_id`)")),
+    responses((status = 200, body = CommandStatusResponse), (status = 404, body = Problem),
+        (status = 503, body = Problem)))]
+async fn command_status(
+    State(state): State<AppState>,
+    id: AggregateId<AcceptedCommand>,
+) -> Result<Json<CommandStatusResponse>, ApiError> {
+    let command_id = id.uuid()?;
+    let record = state
+        .commands
+        .queue()
+        .find(command_id)
+        .await?
+        .ok_or_else(|| AcceptedCommand::not_found(&command_id.to_string()))?;
+    Ok(Json(record.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefer(value: &str) -> Option<u64> {
+        let mut headers = HeaderMap::new();
+        headers.insert("prefer", HeaderValue::from_str(value).unwrap());
+        preferred_wait(&headers)
+    }
+
+    #[test]
+    fn prefer_wait_is_read_and_capped() {
+        assert_eq!(prefer("wait=5"), Some(5));
+        assert_eq!(prefer("respond-async, wait=12"), Some(12));
+        assert_eq!(prefer("handling=lenient; wait=\"3\""), Some(3));
+        assert_eq!(prefer("wait=3600"), Some(30));
+        assert_eq!(prefer("wait=soon"), None);
+        assert_eq!(prefer("return=minimal"), None);
+        assert_eq!(preferred_wait(&HeaderMap::new()), None);
+    }
+}

@@ -1,0 +1,282 @@
+//! The seed system's front door, black-box: its clients' requests, verbatim, are
+//! accepted (202), run by the embedded command queue, and answered by
+//! `GET /commands/{id}`; the events carry the command's id as correlation id.
+
+use crate::helpers::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The seed's documented request body (`../shared/seeds/000_*.txt`), verbatim.
+const SEED_CAMPAIGN: &str = r#"{
+    "nombre": "Test",
+    "presupuesto": 10000,
+    "divisa": "USD",
+    "marca_id": "12dqweqwqdsxq",
+    "participantes": [
+        {
+          "id": "p-98765",
+          "tipo": "Influencer",
+          "nombre": "Alice Doe",
+          "informacion_perfil": "Influencer de moda con 200k seguidores"
+        },
+        {
+          "id": "p-54321",
+          "tipo": "Affiliate",
+          "nombre": "Blog Moda Trends",
+          "informacion_perfil": "Sitio web con 50k visitas mensuales"
+        }
+  ]
+}"#;
+
+const SEED_PARTNER: &str = r#"{
+    "nombre": "Alice Doe",
+    "tipo": "influencer",
+    "informacion_perfil": "Influencer de moda con 200k seguidores"
+}"#;
+
+/// Sends a seed request as its clients do (`Content-Type: aplication/json`, sic).
+async fn seed(app: &TestApp, method: Method, path: &str, body: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = app
+        .request(method, path)
+        .header("content-type", "aplication/json")
+        .body(body.to_owned());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("request sent")
+}
+
+/// A 202 receipt; returns the command id after checking `Location` and `status_url`.
+async fn receipt(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), 202);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    let id = body["command_id"].as_str().expect("a command id").to_owned();
+    assert_eq!(location, format!("/commands/{id}"));
+    assert_eq!(body["status_url"], location);
+    id
+}
+
+/// The command's status once it is no longer pending.
+async fn outcome(app: &TestApp, command_id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = app.get_json(&format!("/commands/{command_id}")).await;
+        if status["status"] != "pending" {
+            return status;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still pending: {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn succeeded(app: &TestApp, command_id: &str) -> Value {
+    let status = outcome(app, command_id).await;
+    assert_eq!(status["status"], "succeeded", "{status}");
+    assert!(status["completed_at"].is_string(), "{status}");
+    status
+}
+
+#[tokio::test]
+async fn the_seeds_documented_campaign_request_is_accepted_run_and_visible() {
+    let app = spawn_app().await;
+
+    let command_id = receipt(seed(&app, Method::POST, "/crear-campaign", SEED_CAMPAIGN, &[]).await).await;
+
+    let status = succeeded(&app, &command_id).await;
+    assert_eq!(status["type"], "alpes.command.register-campaign.v1");
+    assert_eq!(status["event_ids"].as_array().unwrap().len(), 3, "{status}");
+    let campaign_id = status["aggregate_id"].as_str().unwrap();
+    let position = status["position"].as_i64().unwrap();
+    let campaign = app
+        .get_json(&format!("/obtener-campaigns/{campaign_id}?min_position={position}"))
+        .await;
+    assert_eq!(campaign["name"], "Test");
+    assert_eq!(campaign["brand_id"], "12dqweqwqdsxq");
+    assert_eq!(campaign["budget"], json!({"amount": "10000.00", "currency": "USD"}));
+    assert_eq!(campaign["participants"][0]["kind"], "influencer");
+    assert_eq!(campaign["participants"][1]["kind"], "affiliate");
+    let events = app.get_json(&format!("/campaigns/{campaign_id}/events")).await;
+    for event in events["items"].as_array().unwrap() {
+        assert_eq!(event["metadata"]["correlation_id"], command_id.as_str(), "{event}");
+    }
+    let listed = app.get_json(&format!("/obtener-campaigns?min_position={position}")).await;
+    assert_eq!(listed["items"][0]["id"], campaign_id);
+}
+
+#[tokio::test]
+async fn both_names_work_and_prefer_wait_answers_the_outcome() {
+    let app = spawn_app().await;
+    let body = SEED_CAMPAIGN.replace("10000", "\"10000.5\"");
+
+    let response = seed(&app, Method::POST, "/registrar-campaign", &body, &[("prefer", "wait=10")]).await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["preference-applied"], "wait=10");
+    assert!(response.headers()["location"].to_str().unwrap().starts_with("/commands/"));
+    let status: Value = response.json().await.unwrap();
+    assert_eq!(status["status"], "succeeded", "{status}");
+    let campaign_id = status["aggregate_id"].as_str().unwrap().to_owned();
+
+    // A partner, by both names; with `id_campaign` it joins the campaign too.
+    let partner = receipt(seed(&app, Method::POST, "/crear-partner", SEED_PARTNER, &[]).await).await;
+    let partner = succeeded(&app, &partner).await;
+    assert_eq!(partner["type"], "alpes.command.register-partner.v1");
+    let joining = json!({"nombre": "Blog", "tipo": "Affiliate", "informacion_perfil": "", "id_campaign": campaign_id});
+    let response = seed(&app, Method::POST, "/registrar-partner", &joining.to_string(), &[("prefer", "wait=10")]).await;
+    let joined: Value = response.json().await.unwrap();
+    assert_eq!(joined["status"], "succeeded", "{joined}");
+    assert_eq!(joined["participation"]["aggregate_id"], campaign_id.as_str(), "{joined}");
+    let partner_id = joined["aggregate_id"].as_str().unwrap();
+    let position = joined["participation"]["position"].as_i64().unwrap();
+    let campaign = app
+        .get_json(&format!("/campaigns/{campaign_id}?min_position={position}"))
+        .await;
+    let participants = campaign["participants"].as_array().unwrap();
+    assert!(participants.iter().any(|p| p["partner_id"] == partner_id), "{campaign}");
+}
+
+#[tokio::test]
+async fn a_command_that_breaks_a_rule_fails_with_the_native_problem() {
+    let app = spawn_app().await;
+    let body = SEED_CAMPAIGN.replace("\"USD\"", "\"XYZ\"");
+    let native = json!({"name": "Test", "brand_id": "b", "budget": {"amount": "10", "currency": "XYZ"}});
+    let native = app.post_json("/campaigns", &native).await;
+    let native: Value = native.json().await.unwrap();
+
+    let command_id = receipt(seed(&app, Method::POST, "/crear-campaign", &body, &[]).await).await;
+
+    let status = outcome(&app, &command_id).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(status["problem"]["code"], native["code"], "{status} vs {native}");
+    assert_eq!(status["problem"]["status"], 422);
+    assert!(status.get("aggregate_id").is_none(), "{status}");
+}
+
+#[tokio::test]
+async fn shape_errors_answer_at_once() {
+    let app = spawn_app().await;
+    let not_a_number = SEED_CAMPAIGN.replace("10000", "true");
+    assert_problem(seed(&app, Method::POST, "/crear-campaign", &not_a_number, &[]).await, 400, "request.invalid_field").await;
+    let problem = assert_problem(seed(&app, Method::POST, "/crear-partner", "{\"tipo\": \"x\"}", &[]).await, 400, "request.invalid_field").await;
+    assert_eq!(problem["field"], "nombre");
+    assert_problem(seed(&app, Method::POST, "/crear-partner", "{", &[]).await, 400, "request.malformed_json").await;
+    let plain = app
+        .request(Method::POST, "/crear-partner")
+        .header("content-type", "text/plain")
+        .body(SEED_PARTNER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 415);
+    let bad_date = r#"{"id_partner": "p", "id_campana": "c", "fecha": 9223372036854775807}"#;
+    assert_problem(seed(&app, Method::POST, "/registrar-evento", bad_date, &[]).await, 400, "request.invalid_field").await;
+    assert_problem(app.get("/eliminar-campaign/not-a-uuid").await, 404, "campaign.not_found").await;
+    assert_problem(app.get("/commands/not-a-uuid").await, 404, "command.not_found").await;
+    assert_problem(app.get(&format!("/commands/{}", uuid::Uuid::now_v7())).await, 404, "command.not_found").await;
+    // The native API keeps its strict content type.
+    let native = app
+        .request(Method::POST, "/partners")
+        .header("content-type", "aplication/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(native.status(), 415);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_answers_the_first_command() {
+    let app = spawn_app().await;
+    let key = [("idempotency-key", "seed-retry-1")];
+
+    let first = receipt(seed(&app, Method::POST, "/crear-partner", SEED_PARTNER, &key).await).await;
+    let again = seed(&app, Method::POST, "/crear-partner", SEED_PARTNER, &key).await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let second = receipt(again).await;
+    let other = SEED_PARTNER.replace("Alice", "Bob");
+    let reused = seed(&app, Method::POST, "/crear-partner", &other, &key).await;
+
+    assert_eq!(first, second);
+    assert_problem(reused, 422, "idempotency.key_reused").await;
+    succeeded(&app, &first).await;
+    assert_eq!(app.scalar("SELECT count(*) FROM commands WHERE idempotency_key = $1", "seed-retry-1").await, 1);
+}
+
+#[tokio::test]
+async fn campaigns_are_cancelled_with_get_or_delete() {
+    let app = spawn_app().await;
+    let created = seed(&app, Method::POST, "/crear-campaign", SEED_CAMPAIGN, &[("prefer", "wait=10")]).await;
+    let created: Value = created.json().await.unwrap();
+    let campaign_id = created["aggregate_id"].as_str().unwrap();
+
+    let cancelled = receipt(app.get(&format!("/eliminar-campaign/{campaign_id}")).await).await;
+    let cancelled = succeeded(&app, &cancelled).await;
+    assert_eq!(cancelled["type"], "alpes.command.cancel-campaign.v1");
+    let again = receipt(app.delete(&format!("/eliminar-campaign/{campaign_id}")).await).await;
+    let again = outcome(&app, &again).await;
+
+    assert_eq!(again["status"], "failed", "{again}");
+    assert_eq!(again["problem"]["status"], 422, "{again}");
+    let position = cancelled["position"].as_i64().unwrap();
+    let campaign = app
+        .get_json(&format!("/campaigns/{campaign_id}?min_position={position}"))
+        .await;
+    assert_eq!(campaign["status"], "cancelled");
+    let unknown = receipt(app.get(&format!("/eliminar-campaign/{}", uuid::Uuid::now_v7())).await).await;
+    assert_eq!(outcome(&app, &unknown).await["problem"]["status"], 404);
+}
+
+#[tokio::test]
+async fn a_seed_conversion_is_recorded_by_the_tracking_service() {
+    let app = spawn_app().await;
+    let created = seed(&app, Method::POST, "/crear-campaign", SEED_CAMPAIGN, &[("prefer", "wait=10")]).await;
+    let created: Value = created.json().await.unwrap();
+    let campaign_id = created["aggregate_id"].as_str().unwrap().to_owned();
+    accepted(app.post(&format!("/campaigns/{campaign_id}/activate")).await, 200).await;
+    let body = json!({"id_partner": "p-98765", "id_campana": campaign_id, "fecha": 1795341600000i64}).to_string();
+
+    // The tracking service learns of the activation from the bus: retry until it has.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let response = seed(&app, Method::POST, "/registrar-evento", &body, &[("prefer", "wait=10")]).await;
+        let status: Value = response.json().await.unwrap();
+        if status["status"] == "succeeded" {
+            break status;
+        }
+        assert_eq!(status["problem"]["code"], "tracking.campaign_not_active", "{status}");
+        assert!(tokio::time::Instant::now() < deadline, "never tracked: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    assert_eq!(status["type"], "alpes.command.register-conversion.v1");
+    assert!(status["conversion_id"].is_string(), "{status}");
+    assert_eq!(status["occurred_at"], "2026-11-22T10:00:00Z");
+    let stats = app.get_json(&format!("/tracking/campaigns/{campaign_id}/stats")).await;
+    assert_eq!(stats["conversions"]["count"], 1, "{stats}");
+}
+
+#[tokio::test]
+async fn a_command_accepted_before_a_crash_runs_after_the_restart_and_once() {
+    // Arrange: a command that committed its events, then a crash before its outcome was
+    // stored (the outcome is put back to pending, as the crash would have left it).
+    let app = spawn_app().await;
+    let command_id = receipt(seed(&app, Method::POST, "/crear-campaign", SEED_CAMPAIGN, &[]).await).await;
+    let first = succeeded(&app, &command_id).await;
+    app.instance().kill();
+    let reset = "UPDATE commands SET status = 'pending', result = NULL, completed_at = NULL WHERE command_id = $1";
+    assert_eq!(test_support::execute(&app.db, &reset.replace("$1", &format!("'{command_id}'")), &[]).await, 1);
+    let events_before = app.count_events().await;
+
+    // Act: a new process over the same database.
+    let second = start_on(&app.database_url).await;
+    let restarted = app.attach(&second);
+
+    // Assert: the same outcome, and nothing written twice.
+    let again = succeeded(&restarted, &command_id).await;
+    assert_eq!(again["event_ids"], first["event_ids"]);
+    assert_eq!(again["aggregate_id"], first["aggregate_id"]);
+    assert_eq!(restarted.count_events().await, events_before);
+    second.kill();
+}
