@@ -6,6 +6,7 @@ use crate::settings::{BusSettings, DatabaseSettings, Settings};
 use aggregates::campaign::Campaign;
 use aggregates::partner::Partner;
 use anyhow::Context;
+use api::seed::{CommandDesk, SeedCommands};
 use api::AppState;
 use bus::{PulsarTransport, Relay, RelayConfig, RelayTask};
 use projections::{Projections, Projector};
@@ -14,7 +15,6 @@ use sqlx::migrate::MigrateDatabase;
 use std::sync::Arc;
 use store::{AlpesEventStore, CommandExecutor, EventLog};
 use store::{CommandQueue, CommandWorker, ConsumerTask, LogWaker, RunCommand};
-use api::seed::{CommandDesk, SeedCommands};
 use tokio::net::TcpListener;
 use tracking::TrackingService;
 
@@ -98,9 +98,15 @@ impl Application {
         let conversions = tracking
             .as_ref()
             .map(|tracking| Arc::new(tracking.conversion_commands()) as Arc<dyn RunCommand>);
-        let runner = Arc::new(SeedCommands::new(campaigns.clone(), partners.clone(), conversions));
+        let runner = Arc::new(SeedCommands::new(
+            campaigns.clone(),
+            partners.clone(),
+            conversions,
+        ));
         // Owned with the projectors: stopped (its lease given up) or aborted with them.
-        consumers.0.push(CommandWorker::new(queue.clone(), runner).spawn());
+        consumers
+            .0
+            .push(CommandWorker::new(queue.clone(), runner).spawn());
         let state = AppState {
             campaigns,
             partners,

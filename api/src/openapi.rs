@@ -43,9 +43,9 @@ use utoipa::OpenApi;
         partner_queries::list_partners, partner_queries::get_partner,
         admin::projection_status, admin::relay_status, admin::rebuild_projection, admin::retry_projection, admin::skip_event,
         health::health, health::ready,
-        seed::create_campaign, seed::register_campaign, seed::create_partner, seed::register_partner,
-        seed::register_conversion, seed::cancel_campaign, seed::delete_campaign, seed::list_campaigns,
-        seed::get_campaign, seed::command_status,
+        seed::seed_create_campaign, seed::seed_register_campaign, seed::seed_create_partner,
+        seed::seed_register_partner, seed::seed_register_conversion, seed::seed_cancel_campaign,
+        seed::seed_delete_campaign, seed::seed_list_campaigns, seed::seed_get_campaign, seed::command_status,
     ),
     components(schemas(error::Problem, commands::CommandAccepted, money::MoneyBody)),
     tags(
@@ -308,6 +308,23 @@ fn refine_schemas(document: &mut Value) {
             text(0, 1000, "Up to 1000 characters once trimmed"),
         ),
         ("PartnerProfileBody", "email", email()),
+        // The seed's bodies are taken as its clients send them: the domain's rules on
+        // their values are checked when the command runs (a failed outcome, not a 4xx).
+        (
+            "SeedCampaign",
+            "presupuesto",
+            json!({"anyOf": [{"type": "number"}, {"type": "string"}],
+                "description": "The budget in `divisa`: a JSON number (10000, 10000.5) or a decimal string",
+                "examples": [10000]}),
+        ),
+        (
+            "SeedConversion",
+            "fecha",
+            json!({"type": ["integer", "null"],
+                "minimum": *seed::FECHA_RANGE.start(), "maximum": *seed::FECHA_RANGE.end(),
+                "description": "When it happened, in epoch milliseconds (years 1 to 9999); now if absent",
+                "examples": [1795341600000i64]}),
+        ),
     ];
     for (schema, property, rule) in rules {
         // The document is built from the code alone: a rule naming a schema or field

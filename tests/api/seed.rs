@@ -36,7 +36,13 @@ const SEED_PARTNER: &str = r#"{
 }"#;
 
 /// Sends a seed request as its clients do (`Content-Type: aplication/json`, sic).
-async fn seed(app: &TestApp, method: Method, path: &str, body: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+async fn seed(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
     let mut request = app
         .request(method, path)
         .header("content-type", "aplication/json")
@@ -90,18 +96,29 @@ async fn the_seeds_documented_campaign_request_is_accepted_run_and_visible() {
     let campaign_id = status["aggregate_id"].as_str().unwrap();
     let position = status["position"].as_i64().unwrap();
     let campaign = app
-        .get_json(&format!("/obtener-campaigns/{campaign_id}?min_position={position}"))
+        .get_json(&format!(
+            "/obtener-campaigns/{campaign_id}?min_position={position}"
+        ))
         .await;
     assert_eq!(campaign["name"], "Test");
     assert_eq!(campaign["brand_id"], "12dqweqwqdsxq");
-    assert_eq!(campaign["budget"], json!({"amount": "10000.00", "currency": "USD"}));
+    assert_eq!(
+        campaign["budget"],
+        json!({"amount": "10000.00", "currency": "USD"})
+    );
     assert_eq!(campaign["participants"][0]["kind"], "influencer");
     assert_eq!(campaign["participants"][1]["kind"], "affiliate");
     let events = app.get_json(&format!("/campaigns/{campaign_id}/events")).await;
     for event in events["items"].as_array().unwrap() {
-        assert_eq!(event["metadata"]["correlation_id"], command_id.as_str(), "{event}");
+        assert_eq!(
+            event["metadata"]["correlation_id"],
+            command_id.as_str(),
+            "{event}"
+        );
     }
-    let listed = app.get_json(&format!("/obtener-campaigns?min_position={position}")).await;
+    let listed = app
+        .get_json(&format!("/obtener-campaigns?min_position={position}"))
+        .await;
     assert_eq!(listed["items"][0]["id"], campaign_id);
 }
 
@@ -110,11 +127,21 @@ async fn both_names_work_and_prefer_wait_answers_the_outcome() {
     let app = spawn_app().await;
     let body = SEED_CAMPAIGN.replace("10000", "\"10000.5\"");
 
-    let response = seed(&app, Method::POST, "/registrar-campaign", &body, &[("prefer", "wait=10")]).await;
+    let response = seed(
+        &app,
+        Method::POST,
+        "/registrar-campaign",
+        &body,
+        &[("prefer", "wait=10")],
+    )
+    .await;
 
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["preference-applied"], "wait=10");
-    assert!(response.headers()["location"].to_str().unwrap().starts_with("/commands/"));
+    assert!(response.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/commands/"));
     let status: Value = response.json().await.unwrap();
     assert_eq!(status["status"], "succeeded", "{status}");
     let campaign_id = status["aggregate_id"].as_str().unwrap().to_owned();
@@ -123,18 +150,33 @@ async fn both_names_work_and_prefer_wait_answers_the_outcome() {
     let partner = receipt(seed(&app, Method::POST, "/crear-partner", SEED_PARTNER, &[]).await).await;
     let partner = succeeded(&app, &partner).await;
     assert_eq!(partner["type"], "alpes.command.register-partner.v1");
-    let joining = json!({"nombre": "Blog", "tipo": "Affiliate", "informacion_perfil": "", "id_campaign": campaign_id});
-    let response = seed(&app, Method::POST, "/registrar-partner", &joining.to_string(), &[("prefer", "wait=10")]).await;
+    let joining =
+        json!({"nombre": "Blog", "tipo": "Affiliate", "informacion_perfil": "", "id_campaign": campaign_id});
+    let response = seed(
+        &app,
+        Method::POST,
+        "/registrar-partner",
+        &joining.to_string(),
+        &[("prefer", "wait=10")],
+    )
+    .await;
     let joined: Value = response.json().await.unwrap();
     assert_eq!(joined["status"], "succeeded", "{joined}");
-    assert_eq!(joined["participation"]["aggregate_id"], campaign_id.as_str(), "{joined}");
+    assert_eq!(
+        joined["participation"]["aggregate_id"],
+        campaign_id.as_str(),
+        "{joined}"
+    );
     let partner_id = joined["aggregate_id"].as_str().unwrap();
     let position = joined["participation"]["position"].as_i64().unwrap();
     let campaign = app
         .get_json(&format!("/campaigns/{campaign_id}?min_position={position}"))
         .await;
     let participants = campaign["participants"].as_array().unwrap();
-    assert!(participants.iter().any(|p| p["partner_id"] == partner_id), "{campaign}");
+    assert!(
+        participants.iter().any(|p| p["partner_id"] == partner_id),
+        "{campaign}"
+    );
 }
 
 #[tokio::test]
@@ -158,10 +200,25 @@ async fn a_command_that_breaks_a_rule_fails_with_the_native_problem() {
 async fn shape_errors_answer_at_once() {
     let app = spawn_app().await;
     let not_a_number = SEED_CAMPAIGN.replace("10000", "true");
-    assert_problem(seed(&app, Method::POST, "/crear-campaign", &not_a_number, &[]).await, 400, "request.invalid_field").await;
-    let problem = assert_problem(seed(&app, Method::POST, "/crear-partner", "{\"tipo\": \"x\"}", &[]).await, 400, "request.invalid_field").await;
+    assert_problem(
+        seed(&app, Method::POST, "/crear-campaign", &not_a_number, &[]).await,
+        400,
+        "request.invalid_field",
+    )
+    .await;
+    let problem = assert_problem(
+        seed(&app, Method::POST, "/crear-partner", "{\"tipo\": \"x\"}", &[]).await,
+        400,
+        "request.invalid_field",
+    )
+    .await;
     assert_eq!(problem["field"], "nombre");
-    assert_problem(seed(&app, Method::POST, "/crear-partner", "{", &[]).await, 400, "request.malformed_json").await;
+    assert_problem(
+        seed(&app, Method::POST, "/crear-partner", "{", &[]).await,
+        400,
+        "request.malformed_json",
+    )
+    .await;
     let plain = app
         .request(Method::POST, "/crear-partner")
         .header("content-type", "text/plain")
@@ -171,10 +228,25 @@ async fn shape_errors_answer_at_once() {
         .unwrap();
     assert_eq!(plain.status(), 415);
     let bad_date = r#"{"id_partner": "p", "id_campana": "c", "fecha": 9223372036854775807}"#;
-    assert_problem(seed(&app, Method::POST, "/registrar-evento", bad_date, &[]).await, 400, "request.invalid_field").await;
-    assert_problem(app.get("/eliminar-campaign/not-a-uuid").await, 404, "campaign.not_found").await;
+    assert_problem(
+        seed(&app, Method::POST, "/registrar-evento", bad_date, &[]).await,
+        400,
+        "request.invalid_field",
+    )
+    .await;
+    assert_problem(
+        app.get("/eliminar-campaign/not-a-uuid").await,
+        404,
+        "campaign.not_found",
+    )
+    .await;
     assert_problem(app.get("/commands/not-a-uuid").await, 404, "command.not_found").await;
-    assert_problem(app.get(&format!("/commands/{}", uuid::Uuid::now_v7())).await, 404, "command.not_found").await;
+    assert_problem(
+        app.get(&format!("/commands/{}", uuid::Uuid::now_v7())).await,
+        404,
+        "command.not_found",
+    )
+    .await;
     // The native API keeps its strict content type.
     let native = app
         .request(Method::POST, "/partners")
@@ -201,13 +273,27 @@ async fn an_idempotency_key_answers_the_first_command() {
     assert_eq!(first, second);
     assert_problem(reused, 422, "idempotency.key_reused").await;
     succeeded(&app, &first).await;
-    assert_eq!(app.scalar("SELECT count(*) FROM commands WHERE idempotency_key = $1", "seed-retry-1").await, 1);
+    assert_eq!(
+        app.scalar(
+            "SELECT count(*) FROM commands WHERE idempotency_key = $1",
+            "seed-retry-1"
+        )
+        .await,
+        1
+    );
 }
 
 #[tokio::test]
 async fn campaigns_are_cancelled_with_get_or_delete() {
     let app = spawn_app().await;
-    let created = seed(&app, Method::POST, "/crear-campaign", SEED_CAMPAIGN, &[("prefer", "wait=10")]).await;
+    let created = seed(
+        &app,
+        Method::POST,
+        "/crear-campaign",
+        SEED_CAMPAIGN,
+        &[("prefer", "wait=10")],
+    )
+    .await;
     let created: Value = created.json().await.unwrap();
     let campaign_id = created["aggregate_id"].as_str().unwrap();
 
@@ -224,28 +310,50 @@ async fn campaigns_are_cancelled_with_get_or_delete() {
         .get_json(&format!("/campaigns/{campaign_id}?min_position={position}"))
         .await;
     assert_eq!(campaign["status"], "cancelled");
-    let unknown = receipt(app.get(&format!("/eliminar-campaign/{}", uuid::Uuid::now_v7())).await).await;
+    let unknown = receipt(
+        app.get(&format!("/eliminar-campaign/{}", uuid::Uuid::now_v7()))
+            .await,
+    )
+    .await;
     assert_eq!(outcome(&app, &unknown).await["problem"]["status"], 404);
 }
 
 #[tokio::test]
 async fn a_seed_conversion_is_recorded_by_the_tracking_service() {
     let app = spawn_app().await;
-    let created = seed(&app, Method::POST, "/crear-campaign", SEED_CAMPAIGN, &[("prefer", "wait=10")]).await;
+    let created = seed(
+        &app,
+        Method::POST,
+        "/crear-campaign",
+        SEED_CAMPAIGN,
+        &[("prefer", "wait=10")],
+    )
+    .await;
     let created: Value = created.json().await.unwrap();
     let campaign_id = created["aggregate_id"].as_str().unwrap().to_owned();
     accepted(app.post(&format!("/campaigns/{campaign_id}/activate")).await, 200).await;
-    let body = json!({"id_partner": "p-98765", "id_campana": campaign_id, "fecha": 1795341600000i64}).to_string();
+    let body =
+        json!({"id_partner": "p-98765", "id_campana": campaign_id, "fecha": 1795341600000i64}).to_string();
 
     // The tracking service learns of the activation from the bus: retry until it has.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let status = loop {
-        let response = seed(&app, Method::POST, "/registrar-evento", &body, &[("prefer", "wait=10")]).await;
+        let response = seed(
+            &app,
+            Method::POST,
+            "/registrar-evento",
+            &body,
+            &[("prefer", "wait=10")],
+        )
+        .await;
         let status: Value = response.json().await.unwrap();
         if status["status"] == "succeeded" {
             break status;
         }
-        assert_eq!(status["problem"]["code"], "tracking.campaign_not_active", "{status}");
+        assert_eq!(
+            status["problem"]["code"], "tracking.campaign_not_active",
+            "{status}"
+        );
         assert!(tokio::time::Instant::now() < deadline, "never tracked: {status}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
@@ -253,7 +361,9 @@ async fn a_seed_conversion_is_recorded_by_the_tracking_service() {
     assert_eq!(status["type"], "alpes.command.register-conversion.v1");
     assert!(status["conversion_id"].is_string(), "{status}");
     assert_eq!(status["occurred_at"], "2026-11-22T10:00:00Z");
-    let stats = app.get_json(&format!("/tracking/campaigns/{campaign_id}/stats")).await;
+    let stats = app
+        .get_json(&format!("/tracking/campaigns/{campaign_id}/stats"))
+        .await;
     assert_eq!(stats["conversions"]["count"], 1, "{stats}");
 }
 
@@ -265,8 +375,12 @@ async fn a_command_accepted_before_a_crash_runs_after_the_restart_and_once() {
     let command_id = receipt(seed(&app, Method::POST, "/crear-campaign", SEED_CAMPAIGN, &[]).await).await;
     let first = succeeded(&app, &command_id).await;
     app.instance().kill();
-    let reset = "UPDATE commands SET status = 'pending', result = NULL, completed_at = NULL WHERE command_id = $1";
-    assert_eq!(test_support::execute(&app.db, &reset.replace("$1", &format!("'{command_id}'")), &[]).await, 1);
+    let reset =
+        "UPDATE commands SET status = 'pending', result = NULL, completed_at = NULL WHERE command_id = $1";
+    assert_eq!(
+        test_support::execute(&app.db, &reset.replace("$1", &format!("'{command_id}'")), &[]).await,
+        1
+    );
     let events_before = app.count_events().await;
 
     // Act: a new process over the same database.

@@ -200,7 +200,7 @@ pub struct StreamEventResponse {
     pub payload: serde_json::Value,
     /// What was stored with it: `correlation_id`, the id of the seed command that
     /// caused it, when one did.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub metadata: serde_json::Value,
 }
 

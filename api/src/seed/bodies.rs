@@ -1,9 +1,14 @@
 //! The seed system's request bodies, exactly as its clients send them (Spanish field
 //! names), and the v1 command each becomes.
 
-use contract::v1::commands::{CancelCampaign, Command, Participant, RegisterCampaign, RegisterConversion, RegisterPartner};
+use chrono::{DateTime, Utc};
+use contract::v1::commands::{
+    CancelCampaign, Command, Participant, RegisterCampaign, RegisterConversion, RegisterPartner,
+};
 use contract::v1::Money;
+use serde::de::{self, Deserializer};
 use serde::Deserialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -15,7 +20,7 @@ pub struct SeedCampaign {
     #[schema(example = "Test")]
     pub nombre: String,
     /// The budget: a JSON number (`10000`, `10000.5`) or a decimal string, in `divisa`.
-    #[serde(deserialize_with = "aggregates::money::amount_text")]
+    #[serde(deserialize_with = "number_or_text")]
     #[schema(value_type = f64, example = 10000)]
     pub presupuesto: String,
     /// ISO 4217 currency code.
@@ -70,10 +75,10 @@ pub struct SeedPartner {
 pub struct SeedConversion {
     pub id_partner: String,
     pub id_campana: String,
-    /// When it happened, in epoch milliseconds; now if absent.
-    #[serde(default)]
-    #[schema(example = 1795341600000i64)]
-    pub fecha: Option<i64>,
+    /// When it happened, in epoch milliseconds (years 1 to 9999); now if absent.
+    #[serde(default, deserialize_with = "epoch_millis")]
+    #[schema(value_type = Option<i64>, example = 1795341600000i64)]
+    pub fecha: Option<DateTime<Utc>>,
 }
 
 impl SeedCampaign {
@@ -115,18 +120,50 @@ impl SeedPartner {
 }
 
 impl SeedConversion {
-    /// The conversion; `None` when `fecha` is not a representable moment.
-    pub fn command(self) -> Option<Command> {
-        let occurred_at = match self.fecha {
-            Some(millis) => Some(chrono::DateTime::from_timestamp_millis(millis)?),
-            None => None,
-        };
-        Some(Command::RegisterConversion(RegisterConversion {
+    pub fn command(self) -> Command {
+        Command::RegisterConversion(RegisterConversion {
             campaign_id: self.id_campana,
             partner_id: self.id_partner,
-            occurred_at,
-        }))
+            occurred_at: self.fecha,
+        })
     }
+}
+
+/// The earliest and latest `fecha` taken: the years 1 to 9999, in epoch milliseconds.
+pub const FECHA_RANGE: std::ops::RangeInclusive<i64> = -62_135_596_800_000..=253_402_300_799_999;
+
+/// A budget as the seed sent it: any JSON number, or text, kept as its decimal text.
+/// Whether it is an amount of its currency is the domain's rule, checked when the
+/// command runs (a refusal is the command's outcome, as the native endpoint's 422).
+fn number_or_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::Number(number) => Ok(number.to_string()),
+        Value::String(text) => Ok(text),
+        _ => Err(de::Error::custom("expected a JSON number or a decimal string")),
+    }
+}
+
+/// Epoch milliseconds, as a whole JSON number (`1795341600000`, or `1.7953416e12`).
+fn epoch_millis<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let millis = number
+        .as_i64()
+        // Whole and within the range: the cast is exact.
+        .or_else(|| {
+            number
+                .as_f64()
+                .filter(|v| v.fract() == 0.0 && v.abs() < 9.0e15)
+                .map(|v| v as i64)
+        })
+        .filter(|millis| FECHA_RANGE.contains(millis))
+        .ok_or_else(|| {
+            de::Error::custom(format!(
+                "{number} is not whole epoch milliseconds within the years 1 to 9999"
+            ))
+        })?;
+    Ok(DateTime::from_timestamp_millis(millis))
 }
 
 /// Cancels a campaign, as the seed's `GET /eliminar-campaign/{id}` deleted it.

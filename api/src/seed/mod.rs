@@ -18,13 +18,15 @@
 mod bodies;
 pub mod runner;
 
-pub use bodies::{SeedCampaign, SeedConversion, SeedParticipant, SeedPartner};
+pub use bodies::{SeedCampaign, SeedConversion, SeedParticipant, SeedPartner, FECHA_RANGE};
 pub use runner::SeedCommands;
 
-use crate::campaigns::queries::{self as campaign_queries, CampaignPage, CampaignResponse, ListCampaignsQuery};
+use crate::campaigns::queries::{
+    self as campaign_queries, CampaignPage, CampaignResponse, ListCampaignsQuery,
+};
 use crate::error::{ApiError, Problem};
-use crate::reads::{Consistency, QueryParams};
 use crate::extract::{Addressable, AggregateId, CommandRequest, LegacyJson, NoBody};
+use crate::reads::{Consistency, QueryParams};
 use crate::state::AppState;
 use aggregates::campaign::Campaign;
 use axum::extract::State;
@@ -48,14 +50,17 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 pub(crate) fn router() -> Router<AppState> {
     use axum::routing::post;
     Router::new()
-        .route("/crear-campaign", post(create_campaign))
-        .route("/registrar-campaign", post(register_campaign))
-        .route("/crear-partner", post(create_partner))
-        .route("/registrar-partner", post(register_partner))
-        .route("/registrar-evento", post(register_conversion))
-        .route("/eliminar-campaign/{id}", get(cancel_campaign).delete(delete_campaign))
-        .route("/obtener-campaigns", get(list_campaigns))
-        .route("/obtener-campaigns/{id}", get(get_campaign))
+        .route("/crear-campaign", post(seed_create_campaign))
+        .route("/registrar-campaign", post(seed_register_campaign))
+        .route("/crear-partner", post(seed_create_partner))
+        .route("/registrar-partner", post(seed_register_partner))
+        .route("/registrar-evento", post(seed_register_conversion))
+        .route(
+            "/eliminar-campaign/{id}",
+            get(seed_cancel_campaign).delete(seed_delete_campaign),
+        )
+        .route("/obtener-campaigns", get(seed_list_campaigns))
+        .route("/obtener-campaigns/{id}", get(seed_get_campaign))
         .route("/commands/{id}", get(command_status))
 }
 
@@ -88,13 +93,19 @@ impl CommandDesk {
     /// Accepts `command` durably: stored, and published when there is a broker (a
     /// command the broker did not confirm is withdrawn: 503, nothing accepted).
     async fn submit(&self, command: Command, options: CommandOptions) -> Result<Submitted, ApiError> {
+        let payload = command.data();
+        if has_nul(&payload) {
+            // Valid JSON, but no database stores it as text; the native endpoints refuse
+            // control characters as a rule too.
+            return Err(ApiError::Domain(Box::new(NulInText)));
+        }
         let command_id = Uuid::now_v7();
         let submitted = self
             .queue
             .submit(NewCommand {
                 command_id,
                 command_type: command.command_type().to_owned(),
-                payload: command.data(),
+                payload,
                 queued: self.broker.is_none(),
                 idempotency: options.idempotency,
             })
@@ -114,6 +125,33 @@ impl CommandDesk {
             }
         }
         Ok(submitted)
+    }
+}
+
+/// Whether any text in `value` holds a NUL character.
+fn has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        serde_json::Value::Object(fields) => fields.values().any(has_nul),
+        _ => false,
+    }
+}
+
+/// A seed body with a NUL character in its text.
+#[derive(Debug, thiserror::Error)]
+#[error("text fields must not contain NUL characters")]
+struct NulInText;
+
+impl aggregates::DomainError for NulInText {
+    fn code(&self) -> &'static str {
+        "request.invalid_text"
+    }
+    fn category(&self) -> aggregates::error::ErrorCategory {
+        aggregates::error::ErrorCategory::Rule
+    }
+    fn field(&self) -> Option<String> {
+        None
     }
 }
 
@@ -195,7 +233,9 @@ fn preferred_wait(headers: &HeaderMap) -> Option<u64> {
         .flat_map(|value| value.split([',', ';']))
         .filter_map(|preference| {
             let (name, value) = preference.split_once('=')?;
-            name.trim().eq_ignore_ascii_case("wait").then(|| value.trim().trim_matches('"').parse::<u64>().ok())?
+            name.trim()
+                .eq_ignore_ascii_case("wait")
+                .then(|| value.trim().trim_matches('"').parse::<u64>().ok())?
         })
         .next()
         .map(|seconds| seconds.min(MAX_WAIT.as_secs()))
@@ -203,7 +243,12 @@ fn preferred_wait(headers: &HeaderMap) -> Option<u64> {
 
 /// Accepts a command and answers `202` with where to follow it, or, when the client
 /// prefers to wait and the outcome comes in time, `200` with the outcome.
-async fn accept(state: &AppState, headers: &HeaderMap, command: Command, options: CommandOptions) -> Result<Response, ApiError> {
+async fn accept(
+    state: &AppState,
+    headers: &HeaderMap,
+    command: Command,
+    options: CommandOptions,
+) -> Result<Response, ApiError> {
     let submitted = state.commands.submit(command, options).await?;
     let replayed = matches!(submitted, Submitted::Replayed(_));
     let record = match submitted {
@@ -222,7 +267,8 @@ async fn accept(state: &AppState, headers: &HeaderMap, command: Command, options
             if waited.status == CommandStatus::Pending {
                 receipt(command_id, &status_url)
             } else {
-                let mut response = (StatusCode::OK, Json(CommandStatusResponse::from(waited))).into_response();
+                let mut response =
+                    (StatusCode::OK, Json(CommandStatusResponse::from(waited))).into_response();
                 if let Ok(applied) = HeaderValue::from_str(&format!("wait={seconds}")) {
                     response.headers_mut().insert("preference-applied", applied);
                 }
@@ -259,7 +305,7 @@ fn receipt(command_id: Uuid, status_url: &str) -> Response {
         (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
         (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
         (status = 422, body = Problem), (status = 503, body = Problem)))]
-async fn create_campaign(
+async fn seed_create_campaign(
     State(state): State<AppState>,
     headers: HeaderMap,
     request: CommandRequest<LegacyJson<SeedCampaign>>,
@@ -277,12 +323,12 @@ async fn create_campaign(
         (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
         (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
         (status = 422, body = Problem), (status = 503, body = Problem)))]
-async fn register_campaign(
+async fn seed_register_campaign(
     state: State<AppState>,
     headers: HeaderMap,
     request: CommandRequest<LegacyJson<SeedCampaign>>,
 ) -> Result<Response, ApiError> {
-    create_campaign(state, headers, request).await
+    seed_create_campaign(state, headers, request).await
 }
 
 /// Registers a partner (topic `comando-registrar-partner`); with `id_campaign` it also
@@ -295,7 +341,7 @@ async fn register_campaign(
         (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
         (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
         (status = 422, body = Problem), (status = 503, body = Problem)))]
-async fn create_partner(
+async fn seed_create_partner(
     State(state): State<AppState>,
     headers: HeaderMap,
     request: CommandRequest<LegacyJson<SeedPartner>>,
@@ -313,12 +359,12 @@ async fn create_partner(
         (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
         (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
         (status = 422, body = Problem), (status = 503, body = Problem)))]
-async fn register_partner(
+async fn seed_register_partner(
     state: State<AppState>,
     headers: HeaderMap,
     request: CommandRequest<LegacyJson<SeedPartner>>,
 ) -> Result<Response, ApiError> {
-    create_partner(state, headers, request).await
+    seed_create_partner(state, headers, request).await
 }
 
 /// Records a conversion through the tracking service (topic
@@ -331,20 +377,13 @@ async fn register_partner(
         (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
         (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
         (status = 422, body = Problem), (status = 503, body = Problem)))]
-async fn register_conversion(
+async fn seed_register_conversion(
     State(state): State<AppState>,
     headers: HeaderMap,
     request: CommandRequest<LegacyJson<SeedConversion>>,
 ) -> Result<Response, ApiError> {
     let LegacyJson(body) = request.body;
-    let command = body.command().ok_or_else(|| {
-        ApiError::bad_request(
-            "request.invalid_field",
-            "fecha: not a moment in epoch milliseconds",
-            Some("fecha".into()),
-        )
-    })?;
-    accept(&state, &headers, command, request.options).await
+    accept(&state, &headers, body.command(), request.options).await
 }
 
 /// Cancels a campaign (topic `comando-cancelar-campaign`); the seed's clients delete with
@@ -356,13 +395,19 @@ async fn register_conversion(
             headers(("Location" = String, description = "/commands/{command_id}"))),
         (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
         (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
-async fn cancel_campaign(
+async fn seed_cancel_campaign(
     State(state): State<AppState>,
     id: AggregateId<Campaign>,
     headers: HeaderMap,
     request: CommandRequest<NoBody>,
 ) -> Result<Response, ApiError> {
-    accept(&state, &headers, bodies::cancel_campaign(id.uuid()?), request.options).await
+    accept(
+        &state,
+        &headers,
+        bodies::cancel_campaign(id.uuid()?),
+        request.options,
+    )
+    .await
 }
 
 /// The same as `GET /eliminar-campaign/{id}`.
@@ -373,20 +418,20 @@ async fn cancel_campaign(
             headers(("Location" = String, description = "/commands/{command_id}"))),
         (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
         (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
-async fn delete_campaign(
+async fn seed_delete_campaign(
     state: State<AppState>,
     id: AggregateId<Campaign>,
     headers: HeaderMap,
     request: CommandRequest<NoBody>,
 ) -> Result<Response, ApiError> {
-    cancel_campaign(state, id, headers, request).await
+    seed_cancel_campaign(state, id, headers, request).await
 }
 
 /// Lists campaigns: `GET /campaigns` under the name the seed's BFF proxied it.
 #[utoipa::path(get, path = "/obtener-campaigns", tag = "seed", params(ListCampaignsQuery),
     responses((status = 200, body = CampaignPage), (status = 400, body = Problem),
         (status = 503, description = "min_position not reached in time", body = Problem)))]
-async fn list_campaigns(
+async fn seed_list_campaigns(
     state: State<AppState>,
     query: QueryParams<ListCampaignsQuery>,
 ) -> Result<Json<CampaignPage>, ApiError> {
@@ -398,7 +443,7 @@ async fn list_campaigns(
     params(("id" = Uuid, Path, description = "Campaign id"), Consistency),
     responses((status = 200, body = CampaignResponse), (status = 400, body = Problem), (status = 404, body = Problem),
         (status = 503, description = "min_position not reached in time", body = Problem)))]
-async fn get_campaign(
+async fn seed_get_campaign(
     state: State<AppState>,
     id: AggregateId<Campaign>,
     query: QueryParams<Consistency>,

@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
 use store::{
-    CommandError, CommandExecutor, CommandOptions, CommandOutcome, CommandToRun, IdempotencyClaim, Outcome, RunCommand,
-    RunResult, CORRELATION_ID,
+    CommandError, CommandExecutor, CommandOptions, CommandOutcome, CommandToRun, IdempotencyClaim, Outcome,
+    RunCommand, RunResult, CORRELATION_ID,
 };
 
 /// Runs the seed commands of `alpes serve`: campaigns and partners here, conversions by
@@ -100,7 +100,12 @@ fn problem(error: ApiError) -> Value {
     serde_json::to_value(error.problem()).unwrap_or_default()
 }
 
-async fn execute<A>(executor: &CommandExecutor<A>, id: &str, command: A::Command, options: CommandOptions) -> Ran
+async fn execute<A>(
+    executor: &CommandExecutor<A>,
+    id: &str,
+    command: A::Command,
+    options: CommandOptions,
+) -> Ran
 where
     A: Aggregate + Clone + 'static,
     A::Command: Clone,
@@ -127,7 +132,11 @@ impl RunCommand for SeedCommands {
                     CommandDecodeError::UnknownType(_) => "command.unknown_type",
                     _ => "command.invalid_data",
                 };
-                return done(Ran::Refused(problem(ApiError::bad_request(code, error.to_string(), None))));
+                return done(Ran::Refused(problem(ApiError::bad_request(
+                    code,
+                    error.to_string(),
+                    None,
+                ))));
             }
         };
         let run = Run { command: to_run };
@@ -153,11 +162,29 @@ impl RunCommand for SeedCommands {
                         })
                         .collect(),
                 };
-                done(execute(&self.campaigns, &campaign.campaign_id, command, run.options("", true)).await)
+                done(
+                    execute(
+                        &self.campaigns,
+                        &campaign.campaign_id,
+                        command,
+                        run.options("", true),
+                    )
+                    .await,
+                )
             }
             Command::CancelCampaign(cancel) => {
-                let command = CampaignCommand::Cancel { reason: cancel.reason };
-                done(execute(&self.campaigns, &cancel.campaign_id, command, run.options("", false)).await)
+                let command = CampaignCommand::Cancel {
+                    reason: cancel.reason,
+                };
+                done(
+                    execute(
+                        &self.campaigns,
+                        &cancel.campaign_id,
+                        command,
+                        run.options("", false),
+                    )
+                    .await,
+                )
             }
             Command::RegisterPartner(partner) => {
                 let register = PartnerCommand::RegisterPartner {
@@ -166,7 +193,13 @@ impl RunCommand for SeedCommands {
                     profile: partner.profile.clone(),
                     email: None,
                 };
-                let registered = execute(&self.partners, &partner.partner_id, register, run.options("", true)).await;
+                let registered = execute(
+                    &self.partners,
+                    &partner.partner_id,
+                    register,
+                    run.options("", true),
+                )
+                .await;
                 let (registered, campaign_id) = match (registered, partner.join_campaign_id) {
                     (Ran::Answer(registered), Some(campaign_id)) => (registered, campaign_id),
                     (registered, _) => return done(registered),
@@ -215,7 +248,11 @@ mod tests {
 
     #[test]
     fn an_outcome_names_both_results() {
-        let joined = with(json!({"aggregate_id": "p"}), "participation", json!({"aggregate_id": "c"}));
+        let joined = with(
+            json!({"aggregate_id": "p"}),
+            "participation",
+            json!({"aggregate_id": "c"}),
+        );
         assert_eq!(joined["participation"]["aggregate_id"], "c");
     }
 }
