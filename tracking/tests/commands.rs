@@ -116,10 +116,11 @@ async fn conversion_commands_are_run_and_their_outcomes_published() {
     assert_eq!(consumer["received"], 4);
     assert_eq!(consumer["succeeded"], 2);
     assert_eq!(consumer["failed"], 1);
-    assert_eq!(
-        broker.backlog(&topics.register_conversion, "sub-com-registrar-evento-conversion"),
-        Some(0)
-    );
+    // Acknowledged, after the outcomes (the acknowledgements reach the broker just after).
+    eventually("every command acknowledged", || async {
+        broker.backlog(&topics.register_conversion, "sub-com-registrar-evento-conversion") == Some(0)
+    })
+    .await;
     tracking.service.shutdown().await;
 }
 
