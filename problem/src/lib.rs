@@ -29,11 +29,15 @@
 //!   [`Problem::method_not_allowed`], [`Problem::unavailable`] and the opaque
 //!   [`Problem::internal`], which logs its cause.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde::{Serialize, Serializer};
 use std::fmt::Display;
 use utoipa::ToSchema;
+
+/// The status of a [`Problem`], re-exported so that crates without an HTTP server (the
+/// bus's command consumers) can build one.
+pub use axum::http::StatusCode;
 
 /// The media type of every problem answer.
 pub const CONTENT_TYPE: &str = "application/problem+json";

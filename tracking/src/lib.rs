@@ -51,6 +51,8 @@
 //! - [`acks`]: when to acknowledge, batches included.
 //! - `commands`: [`ConversionCommands`], which runs the seed front door's conversion
 //!   commands as `POST /tracking/conversions` would.
+//! - [`command_consumer`]: the Pulsar consumer of those commands
+//!   ([`TrackingService::start_conversion_commands`]), outcomes to the outcomes topic.
 //! - [`view`]: applying an integration event to the view, once (the logic, written once).
 //! - [`http`]: the routes: [`http::records`] (clicks, conversions), [`http::stats`],
 //!   [`http::status`], [`http::problem`] (`TrackingError` and the problem+json answer of
@@ -66,6 +68,7 @@
 //!   [`migrate`].
 
 pub mod acks;
+pub mod command_consumer;
 mod commands;
 pub mod config;
 pub mod consumer;
@@ -99,6 +102,8 @@ pub async fn migrate(database: &Database) -> Result<(), sqlx::migrate::MigrateEr
 pub struct TrackingService {
     state: TrackingState,
     running: Running,
+    /// The conversion-command consumer, once started.
+    commands: Option<bus::commands::CommandConsumers>,
 }
 
 enum Running {
@@ -121,10 +126,12 @@ impl TrackingService {
             subscription,
             feed,
             consumer: consumers.handle(),
+            commands: Arc::default(),
         };
         TrackingService {
             state,
             running: Running::Pulsar(consumers),
+            commands: None,
         }
     }
 
@@ -153,10 +160,12 @@ impl TrackingService {
             subscription,
             feed: Feed::InProcess,
             consumer: ConsumerHandle::new(vec![progress]),
+            commands: Arc::default(),
         };
         TrackingService {
             state,
             running: Running::InProcess(subscriber),
+            commands: None,
         }
     }
 
@@ -175,6 +184,32 @@ impl TrackingService {
         ConversionCommands::new(self.state.store.clone())
     }
 
+    /// Starts consuming the conversion commands on Pulsar (`alpes tracking`): topic
+    /// `topics.register_conversion`, subscription `sub-com-registrar-evento-conversion`,
+    /// outcomes published to `topics.outcomes`. Its counts then show in
+    /// `GET /tracking/status` (`command_consumers`), and [`TrackingService::shutdown`]
+    /// stops it. Started once: a second call answers the running consumer's handle.
+    pub fn start_conversion_commands(
+        &mut self,
+        settings: bus::commands::CommandConsumerSettings,
+        topics: &bus::commands::CommandTopics,
+    ) -> bus::commands::CommandConsumersHandle {
+        if let Some(running) = &self.commands {
+            return running.handle();
+        }
+        let consumers =
+            command_consumer::spawn_conversion_consumer(self.conversion_commands(), settings, topics);
+        let handle = consumers.handle();
+        let _ = self.state.commands.set(handle.clone());
+        self.commands = Some(consumers);
+        handle
+    }
+
+    /// The conversion-command consumer's status, once started.
+    pub fn command_consumers(&self) -> Option<bus::commands::CommandConsumersHandle> {
+        self.commands.as_ref().map(|consumers| consumers.handle())
+    }
+
     pub fn consumers(&self) -> ConsumerHandle {
         self.state.consumer.clone()
     }
@@ -187,6 +222,9 @@ impl TrackingService {
     /// Stops consuming: the Pulsar consumers after the message each has in hand; the
     /// in-process subscriber refuses later deliveries (the relay keeps them for later).
     pub async fn shutdown(self) {
+        if let Some(commands) = self.commands {
+            commands.shutdown().await;
+        }
         match self.running {
             Running::Pulsar(consumers) => consumers.shutdown().await,
             Running::InProcess(subscriber) => subscriber.stop(),
@@ -195,6 +233,9 @@ impl TrackingService {
 
     /// Stops at once, as a crash would (for tests).
     pub async fn abort(self) {
+        if let Some(commands) = self.commands {
+            commands.abort().await;
+        }
         match self.running {
             Running::Pulsar(consumers) => consumers.abort().await,
             Running::InProcess(subscriber) => subscriber.stop(),

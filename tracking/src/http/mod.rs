@@ -28,6 +28,9 @@ pub struct TrackingState {
     pub(crate) subscription: String,
     pub(crate) feed: Feed,
     pub(crate) consumer: ConsumerHandle,
+    /// The conversion-command consumer's status, once it is started (after the routes
+    /// may have been built, hence set later).
+    pub(crate) commands: Arc<std::sync::OnceLock<bus::commands::CommandConsumersHandle>>,
 }
 
 /// Where the service's events come from.

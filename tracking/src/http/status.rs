@@ -1,6 +1,7 @@
 //! `GET /tracking/status`: which feed the service consumes (Pulsar or the in-process bus),
 //! the subscription, the last event applied, how many events were applied and how many
-//! duplicates ignored, and each consumer's state.
+//! duplicates ignored, and each consumer's state; with the conversion-command consumer
+//! running, its counts too.
 
 use axum::extract::State;
 use axum::Json;
@@ -12,6 +13,7 @@ use super::problem::TrackingError;
 use super::{Feed, TrackingState};
 use crate::consumer::TopicProgress;
 use crate::storage::ConsumerStats;
+use bus::commands::CommandTopicStatus;
 
 #[derive(Debug, Serialize)]
 pub struct TrackingStatus {
@@ -34,6 +36,10 @@ pub struct TrackingStatus {
     pub last_event: Option<LastEvent>,
     /// One per topic (Pulsar), or one for the in-process bus.
     pub consumers: Vec<TopicProgress>,
+    /// The conversion commands' consumer (`comando-registrar-evento-conversion`), when it
+    /// runs: received, succeeded, failed, dead-lettered, state, last error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command_consumers: Option<Vec<CommandTopicStatus>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -93,5 +99,6 @@ pub async fn status(State(state): State<TrackingState>) -> Result<Json<TrackingS
         duplicates_ignored,
         last_event,
         consumers: state.consumer.progress(),
+        command_consumers: state.commands.get().map(|commands| commands.status()),
     }))
 }

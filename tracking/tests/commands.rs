@@ -1,0 +1,154 @@
+//! `alpes tracking`'s conversion commands on Pulsar (the test broker): consumed on
+//! `sub-com-registrar-evento-conversion`, run as `POST /tracking/conversions` would, each
+//! outcome published to the outcomes topic before the acknowledgement; a redelivered
+//! command records nothing twice; poison goes to the dead-letter topic; the counts show
+//! in `GET /tracking/status`.
+
+mod common;
+
+use bus::commands::{
+    dead_letter_topic, CommandConsumerSettings, CommandTopics, OutcomeMessage, OutcomeStatus, PublishCommand,
+    PulsarCommands,
+};
+use bus::PulsarSettings;
+use chrono::Utc;
+use common::*;
+use contract::v1::commands::{Command, CommandMessage, RegisterConversion};
+use pulsar_test_broker::TestBroker;
+use std::time::Duration;
+use uuid::Uuid;
+
+fn pulsar(broker: &TestBroker) -> PulsarSettings {
+    PulsarSettings {
+        operation_timeout: Duration::from_secs(2),
+        connection_timeout: Duration::from_secs(1),
+        ..PulsarSettings::new(broker.url())
+    }
+}
+
+fn conversion(campaign_id: &str, partner_id: &str) -> CommandMessage<serde_json::Value> {
+    Command::RegisterConversion(RegisterConversion {
+        campaign_id: campaign_id.to_owned(),
+        partner_id: partner_id.to_owned(),
+        occurred_at: None,
+    })
+    .message(Uuid::now_v7(), Utc::now())
+}
+
+/// The outcomes published so far, by command id order of arrival.
+fn outcomes(broker: &TestBroker, topics: &CommandTopics) -> Vec<OutcomeMessage> {
+    broker
+        .messages(&topics.outcomes)
+        .iter()
+        .map(|message| serde_json::from_slice(&message.payload).expect("an outcome message"))
+        .collect()
+}
+
+#[tokio::test]
+async fn conversion_commands_are_run_and_their_outcomes_published() {
+    let db = TestDb::new().await;
+    let broker = TestBroker::start().await;
+    let mut tracking = start_tracking(&db, &broker).await;
+    let topics = CommandTopics::default();
+    let settings = CommandConsumerSettings {
+        min_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(300),
+        ..CommandConsumerSettings::from_pulsar(pulsar(&broker))
+    };
+    tracking.service.start_conversion_commands(settings, &topics);
+
+    let mut publisher = EventPublisher::new(&broker).await;
+    let mut campaign = CampaignStream::new();
+    for event in campaign.active_with(&["p-1"]) {
+        publisher.publish(&event).await;
+    }
+    tracking.applied(3).await;
+
+    let commands = PulsarCommands::new(pulsar(&broker), topics.clone());
+    let good = conversion(&campaign.id, "p-1");
+    commands.publish(&good).await.expect("published");
+    let stranger = conversion(&campaign.id, "p-2");
+    commands.publish(&stranger).await.expect("published");
+    // A redelivery: the same command again.
+    commands.publish(&good).await.expect("published again");
+    let poison = topics.register_conversion.clone();
+    publisher_raw(&broker, &poison, b"not json").await;
+
+    let published = broker
+        .wait_for_messages(&topics.outcomes, 3, Duration::from_secs(20))
+        .await;
+    assert_eq!(published.len(), 3, "{published:?}");
+    assert_eq!(
+        published[0].partition_key.as_deref(),
+        Some(good.id.to_string().as_str())
+    );
+    let outcomes = outcomes(&broker, &topics);
+    assert_eq!(outcomes[0].command_id, good.id);
+    assert_eq!(outcomes[0].status, OutcomeStatus::Succeeded);
+    assert_eq!(outcomes[0].payload, good.data);
+    let conversion_id = outcomes[0].result["conversion_id"].clone();
+    assert!(conversion_id.is_string(), "{:?}", outcomes[0].result);
+    assert_eq!(outcomes[1].command_id, stranger.id);
+    assert_eq!(outcomes[1].status, OutcomeStatus::Failed);
+    assert_eq!(outcomes[1].result["status"], 422, "{:?}", outcomes[1].result);
+    // The redelivered command: the same answer, nothing recorded twice.
+    assert_eq!(outcomes[2].command_id, good.id);
+    assert_eq!(outcomes[2].result["conversion_id"], conversion_id);
+    let stats = tracking.stats(&campaign.id).await;
+    assert_eq!(stats["conversions"]["count"], 1, "{stats}");
+
+    let dead = broker
+        .wait_for_messages(&dead_letter_topic(&poison), 1, Duration::from_secs(20))
+        .await;
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].properties.contains_key("reason"));
+
+    eventually("the status to count every message", || async {
+        let status = tracking.status().await;
+        status["command_consumers"][0]["dead_lettered"] == 1
+    })
+    .await;
+    let status = tracking.status().await;
+    let consumer = &status["command_consumers"][0];
+    assert_eq!(consumer["subscription"], "sub-com-registrar-evento-conversion");
+    assert_eq!(consumer["topic"], topics.register_conversion.as_str());
+    assert_eq!(consumer["state"], "consuming");
+    assert_eq!(consumer["received"], 4);
+    assert_eq!(consumer["succeeded"], 2);
+    assert_eq!(consumer["failed"], 1);
+    // Acknowledged, after the outcomes (the acknowledgements reach the broker just after).
+    eventually("every command acknowledged", || async {
+        broker.backlog(&topics.register_conversion, "sub-com-registrar-evento-conversion") == Some(0)
+    })
+    .await;
+    tracking.service.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_status_shows_no_command_consumer_until_one_is_started() {
+    let db = TestDb::new().await;
+    let broker = TestBroker::start().await;
+    let tracking = start_tracking(&db, &broker).await;
+    let status = tracking.status().await;
+    assert!(status.get("command_consumers").is_none(), "{status}");
+    tracking.service.shutdown().await;
+}
+
+async fn publisher_raw(broker: &TestBroker, topic: &str, payload: &[u8]) {
+    let client = pulsar::Pulsar::builder(broker.url(), pulsar::TokioExecutor)
+        .build()
+        .await
+        .expect("a client");
+    let mut producer = client
+        .producer()
+        .with_topic(topic)
+        .build()
+        .await
+        .expect("a producer");
+    producer
+        .send_non_blocking(payload.to_vec())
+        .await
+        .expect("sent")
+        .await
+        .expect("a receipt");
+}
