@@ -36,7 +36,11 @@ pub async fn tracking(
         .await
         .context("applying the tracking service's migrations")?;
     tracing::info!(storage = %db.backend(), broker = %config.pulsar_url, "tracking service consuming from Pulsar");
-    let service = tracking::TrackingService::start(db, config);
+    let commands = bus::commands::CommandConsumerSettings::new(config.pulsar_url.clone());
+    let mut service = tracking::TrackingService::start(db, config);
+    // The seed front door's conversions (`comando-registrar-evento-conversion`); their
+    // outcomes go back to `alpes serve` on the outcomes topic.
+    service.start_conversion_commands(commands, &bus::commands::CommandTopics::default());
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;

@@ -8,6 +8,10 @@ use aggregates::partner::Partner;
 use anyhow::Context;
 use api::seed::{CommandDesk, SeedCommands};
 use api::AppState;
+use bus::commands::{
+    spawn_command_consumers, spawn_outcome_consumer, CommandConsumerSettings, CommandConsumers,
+    CommandTopics, PulsarCommands,
+};
 use bus::{PulsarTransport, Relay, RelayConfig, RelayTask};
 use projections::{Projections, Projector};
 use secrecy::ExposeSecret;
@@ -26,6 +30,8 @@ pub struct Application {
     /// up, and dropping it (as a test does to simulate a crash) aborts them (the relay
     /// likewise, see `run_until_stopped`).
     consumers: Consumers,
+    /// The consumers of the seed command topics and of the outcomes topic (Pulsar only).
+    command_consumers: Vec<CommandConsumers>,
     /// The outbox relay, unless another process relays.
     relay: Option<RelayTask>,
     /// The tracking service fed by the in-process bus (no `PULSAR_URL`).
@@ -64,6 +70,10 @@ impl Application {
         let waker = LogWaker::spawn(&db);
         let (projections, projectors) = Projections::new(&db, &waker, &settings.projectors, upcasters);
         let mut consumers = Consumers(projectors.into_iter().map(Projector::spawn).collect());
+        let broker = match &settings.bus {
+            BusSettings::Pulsar(pulsar) => Some(pulsar.clone()),
+            BusSettings::InProcess | BusSettings::Off => None,
+        };
         let (relay, tracking) = match settings.bus {
             BusSettings::Pulsar(pulsar) => {
                 tracing::info!(broker = %pulsar.url, "outbox relay publishing to Pulsar");
@@ -92,7 +102,9 @@ impl Application {
             AlpesEventStore::<Partner>::new(log, upcasters(), cache),
             (),
         ));
-        // The seed front door's commands: without a broker, the embedded command queue
+        // The seed front door's commands: with Pulsar, on its command topics (this process
+        // runs the campaign and partner ones; `alpes tracking` the conversions, whose
+        // outcomes come back on the outcomes topic); without, the embedded command queue
         // runs them here (conversions through the in-process tracking service).
         let queue = CommandQueue::new(&db);
         let conversions = tracking
@@ -103,10 +115,29 @@ impl Application {
             partners.clone(),
             conversions,
         ));
-        // Owned with the projectors: stopped (its lease given up) or aborted with them.
-        consumers
-            .0
-            .push(CommandWorker::new(queue.clone(), runner).spawn());
+        let (desk, command_consumers) = match broker {
+            Some(pulsar) => {
+                let topics = CommandTopics::default();
+                let consumer_settings = CommandConsumerSettings::from_pulsar(pulsar.clone());
+                let commands = spawn_command_consumers(
+                    consumer_settings.clone(),
+                    topics.serve_subscriptions(),
+                    runner,
+                    Arc::new(queue.clone()),
+                );
+                let outcomes =
+                    spawn_outcome_consumer(consumer_settings, topics.outcome_subscription(), queue.clone());
+                let publisher = Arc::new(PulsarCommands::new(pulsar, topics));
+                (CommandDesk::brokered(queue, publisher), vec![commands, outcomes])
+            }
+            None => {
+                // Owned with the projectors: stopped (its lease given up) or aborted with them.
+                consumers
+                    .0
+                    .push(CommandWorker::new(queue.clone(), runner).spawn());
+                (CommandDesk::embedded(queue), Vec::new())
+            }
+        };
         let state = AppState {
             campaigns,
             partners,
@@ -114,7 +145,7 @@ impl Application {
             consistency_timeout: settings.consistency_timeout,
             relay: relay.as_ref().map(RelayTask::handle),
             db,
-            commands: CommandDesk::embedded(queue),
+            commands: desk,
         };
         // With the in-process bus, the tracking service's routes (/tracking/...) are
         // served on this listener.
@@ -132,6 +163,7 @@ impl Application {
             listener,
             router,
             consumers,
+            command_consumers,
             relay,
             tracking,
             http: settings.http,
@@ -155,6 +187,7 @@ impl Application {
         let _crash = self.relay.as_ref().map(|relay| AbortOnDrop(relay.abort_handle()));
         let relay = self.relay;
         let tracking = self.tracking;
+        let command_consumers = self.command_consumers;
         crate::server::serve(self.listener, self.router, &self.http, shutdown_signal()).await?;
         if let Some(relay) = relay {
             // Lets the sends in flight get their receipts, so a restart resends less.
@@ -162,6 +195,9 @@ impl Application {
         }
         if let Some(tracking) = tracking {
             tracking.shutdown().await;
+        }
+        for command_consumer in command_consumers {
+            command_consumer.shutdown().await;
         }
         // Their leases go now, so a restarted process leads at once (on SQLite a lease
         // left behind lasts until it expires, unless its holder is seen to be dead).
