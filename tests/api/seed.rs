@@ -394,3 +394,113 @@ async fn a_command_accepted_before_a_crash_runs_after_the_restart_and_once() {
     assert_eq!(restarted.count_events().await, events_before);
     second.kill();
 }
+
+mod with_pulsar {
+    //! The same front door with `PULSAR_URL`: the commands travel on the seed's topics,
+    //! `alpes serve` runs the campaign and partner ones, `alpes tracking` the conversions,
+    //! whose outcomes come back on the outcomes topic.
+
+    use super::*;
+    use alpes::settings::BusSettings;
+    use bus::commands::{CommandConsumerSettings, CommandTopics};
+    use pulsar_test_broker::TestBroker;
+    use test_support::TestDb;
+
+    async fn spawn_with(broker: &TestBroker) -> TestApp {
+        let url = broker.url();
+        spawn_app_with(move |settings| settings.bus = BusSettings::Pulsar(bus::PulsarSettings::new(url))).await
+    }
+
+    #[tokio::test]
+    async fn seed_commands_travel_on_their_topics_and_their_events_carry_the_command_id() {
+        let broker = TestBroker::start().await;
+        let app = spawn_with(&broker).await;
+        let topics = CommandTopics::default();
+
+        let command_id = receipt(seed(&app, Method::POST, "/crear-campaign", SEED_CAMPAIGN, &[]).await).await;
+
+        let status = succeeded(&app, &command_id).await;
+        let campaign_id = status["aggregate_id"].as_str().unwrap().to_owned();
+        let sent = broker
+            .wait_for_messages(&topics.register_campaign, 1, Duration::from_secs(10))
+            .await;
+        assert_eq!(sent[0].partition_key.as_deref(), Some(campaign_id.as_str()));
+        let message: Value = serde_json::from_slice(&sent[0].payload).unwrap();
+        assert_eq!(message["id"], command_id.as_str());
+        assert_eq!(message["type"], "alpes.command.register-campaign.v1");
+        assert_eq!(message["data"]["name"], "Test");
+        let published = broker
+            .wait_for_messages(bus::DEFAULT_CAMPAIGN_TOPIC, 3, Duration::from_secs(10))
+            .await;
+        for event in &published {
+            let event: Value = serde_json::from_slice(&event.payload).unwrap();
+            assert_eq!(event["correlationid"], command_id.as_str(), "{event}");
+        }
+
+        // Cancelled with the seed's GET, on its own topic.
+        let cancel = receipt(app.get(&format!("/eliminar-campaign/{campaign_id}")).await).await;
+        succeeded(&app, &cancel).await;
+        let sent = broker
+            .wait_for_messages(&topics.cancel_campaign, 1, Duration::from_secs(10))
+            .await;
+        assert_eq!(sent[0].partition_key.as_deref(), Some(campaign_id.as_str()));
+        let partner = seed(&app, Method::POST, "/crear-partner", SEED_PARTNER, &[("prefer", "wait=10")]).await;
+        let partner: Value = partner.json().await.unwrap();
+        assert_eq!(partner["status"], "succeeded", "{partner}");
+        broker
+            .wait_for_messages(&topics.register_partner, 1, Duration::from_secs(10))
+            .await;
+    }
+
+    #[tokio::test]
+    async fn a_conversion_runs_in_alpes_tracking_and_its_outcome_comes_back() {
+        let broker = TestBroker::start().await;
+        let app = spawn_with(&broker).await;
+        // `alpes tracking`, over a database of its own.
+        let tracking_db = TestDb::of(test_support::backend()).await;
+        tracking::migrate(&tracking_db.db).await.unwrap();
+        let mut service =
+            tracking::TrackingService::start(tracking_db.db.clone(), tracking::TrackingConfig::new(broker.url()));
+        service.start_conversion_commands(CommandConsumerSettings::new(broker.url()), &CommandTopics::default());
+        let created = seed(&app, Method::POST, "/crear-campaign", SEED_CAMPAIGN, &[("prefer", "wait=10")]).await;
+        let created: Value = created.json().await.unwrap();
+        let campaign_id = created["aggregate_id"].as_str().unwrap().to_owned();
+        accepted(app.post(&format!("/campaigns/{campaign_id}/activate")).await, 200).await;
+        let body = json!({"id_partner": "p-54321", "id_campana": campaign_id}).to_string();
+
+        // Retried until the tracking service has consumed the activation.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            let command_id = receipt(seed(&app, Method::POST, "/registrar-evento", &body, &[]).await).await;
+            let status = outcome(&app, &command_id).await;
+            if status["status"] == "succeeded" {
+                break status;
+            }
+            assert_eq!(status["problem"]["code"], "tracking.campaign_not_active", "{status}");
+            assert!(tokio::time::Instant::now() < deadline, "never tracked: {status}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+
+        assert_eq!(status["type"], "alpes.command.register-conversion.v1");
+        assert!(status["conversion_id"].is_string(), "{status}");
+        assert_eq!(status["partner_id"], "p-54321");
+        service.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_command_the_broker_does_not_confirm_is_not_accepted() {
+        // Nothing listens on port 1: no broker takes the command.
+        let app = spawn_app_with(|settings| {
+            let mut pulsar = bus::PulsarSettings::new("pulsar://127.0.0.1:1");
+            pulsar.connection_timeout = Duration::from_millis(500);
+            pulsar.operation_timeout = Duration::from_secs(1);
+            settings.bus = BusSettings::Pulsar(pulsar);
+        })
+        .await;
+
+        let response = seed(&app, Method::POST, "/crear-partner", SEED_PARTNER, &[]).await;
+
+        assert_problem(response, 503, "service.unavailable").await;
+        assert_eq!(app.scalar("SELECT count(*) FROM commands WHERE command_type <> $1", "").await, 0);
+    }
+}
