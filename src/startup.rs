@@ -128,14 +128,18 @@ impl Application {
                 let outcomes =
                     spawn_outcome_consumer(consumer_settings, topics.outcome_subscription(), queue.clone());
                 let publisher = Arc::new(PulsarCommands::new(pulsar, topics));
-                (CommandDesk::brokered(queue, publisher), vec![commands, outcomes])
+                let handles = vec![commands.handle(), outcomes.handle()];
+                (
+                    CommandDesk::brokered(queue, publisher, handles),
+                    vec![commands, outcomes],
+                )
             }
             None => {
                 // Owned with the projectors: stopped (its lease given up) or aborted with them.
-                consumers
-                    .0
-                    .push(CommandWorker::new(queue.clone(), runner).spawn());
-                (CommandDesk::embedded(queue), Vec::new())
+                let worker = CommandWorker::new(queue.clone(), runner);
+                let counters = worker.counters();
+                consumers.0.push(worker.spawn());
+                (CommandDesk::embedded(queue, counters), Vec::new())
             }
         };
         let state = AppState {

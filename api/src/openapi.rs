@@ -46,6 +46,7 @@ use utoipa::OpenApi;
         seed::seed_create_campaign, seed::seed_register_campaign, seed::seed_create_partner,
         seed::seed_register_partner, seed::seed_register_conversion, seed::seed_cancel_campaign,
         seed::seed_delete_campaign, seed::seed_list_campaigns, seed::seed_get_campaign, seed::command_status,
+        seed::command_consumers,
     ),
     components(schemas(error::Problem, commands::CommandAccepted, money::MoneyBody)),
     tags(

@@ -25,3 +25,6 @@ CREATE TABLE commands (
 
 -- The queue: pending commands in the order they were accepted.
 CREATE INDEX commands_queue ON commands (seq) WHERE status = 'pending' AND queued;
+
+-- The consumers' lag: the commands without an outcome yet, whichever carried them.
+CREATE INDEX commands_pending ON commands (submitted_at) WHERE status = 'pending';

@@ -209,6 +209,15 @@ pub(crate) trait CommandStorage: Send + Sync {
     ) -> Result<bool, sqlx::Error>;
     /// Removes a command still pending (it could not be handed to its broker).
     async fn withdraw(&self, command_id: Uuid) -> Result<(), sqlx::Error>;
+    async fn pending_count(&self) -> Result<Backlog, sqlx::Error>;
+}
+
+/// The commands accepted and still without an outcome: the consumers' lag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Backlog {
+    pub pending: i64,
+    /// When the oldest of them was accepted.
+    pub oldest_submitted_at: Option<DateTime<Utc>>,
 }
 
 impl PerBackend for Box<dyn CommandStorage> {
@@ -300,6 +309,11 @@ impl CommandQueue {
 
     pub async fn find(&self, command_id: Uuid) -> Result<Option<CommandRecord>, sqlx::Error> {
         self.storage.find(command_id).await
+    }
+
+    /// The commands still without an outcome.
+    pub async fn backlog(&self) -> Result<Backlog, sqlx::Error> {
+        self.storage.pending_count().await
     }
 
     /// Stores a command's outcome. The first outcome stored is kept: `false` (and

@@ -53,8 +53,8 @@ mod storage;
 pub use aggregate_store::{AlpesAggregateContext, AlpesEventStore};
 pub use backoff::Backoff;
 pub use commands::{
-    CommandCounters, CommandCounts, CommandQueue, CommandRecord, CommandStatus, CommandToRun, CommandWorker,
-    NewCommand, Outcome, RunCommand, RunResult, SubmitError, Submitted,
+    Backlog, CommandCounters, CommandCounts, CommandQueue, CommandRecord, CommandStatus, CommandToRun,
+    CommandWorker, NewCommand, Outcome, RunCommand, RunResult, SubmitError, Submitted,
 };
 pub use consumer::{
     ConsumerSettings, ConsumerState, ConsumerStatus, ConsumerTask, HandleError, Handled, LogConsumer,

@@ -63,6 +63,7 @@ async fn the_openapi_document_lists_every_command_endpoint() {
         ("/obtener-campaigns", "get"),
         ("/obtener-campaigns/{id}", "get"),
         ("/commands/{id}", "get"),
+        ("/command-consumers", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -90,7 +91,7 @@ async fn spawn_without_database() -> String {
         projections,
         consistency_timeout: Duration::from_secs(1),
         relay: None,
-        commands: api::seed::CommandDesk::embedded(store::CommandQueue::new(&db)),
+        commands: api::seed::CommandDesk::embedded(store::CommandQueue::new(&db), Default::default()),
         db,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -408,7 +408,8 @@ mod with_pulsar {
 
     async fn spawn_with(broker: &TestBroker) -> TestApp {
         let url = broker.url();
-        spawn_app_with(move |settings| settings.bus = BusSettings::Pulsar(bus::PulsarSettings::new(url))).await
+        spawn_app_with(move |settings| settings.bus = BusSettings::Pulsar(bus::PulsarSettings::new(url)))
+            .await
     }
 
     #[tokio::test]
@@ -444,12 +445,38 @@ mod with_pulsar {
             .wait_for_messages(&topics.cancel_campaign, 1, Duration::from_secs(10))
             .await;
         assert_eq!(sent[0].partition_key.as_deref(), Some(campaign_id.as_str()));
-        let partner = seed(&app, Method::POST, "/crear-partner", SEED_PARTNER, &[("prefer", "wait=10")]).await;
+        let partner = seed(
+            &app,
+            Method::POST,
+            "/crear-partner",
+            SEED_PARTNER,
+            &[("prefer", "wait=10")],
+        )
+        .await;
         let partner: Value = partner.json().await.unwrap();
         assert_eq!(partner["status"], "succeeded", "{partner}");
         broker
             .wait_for_messages(&topics.register_partner, 1, Duration::from_secs(10))
             .await;
+        let consumers = app.get_json("/command-consumers").await;
+        assert_eq!(consumers["transport"], "pulsar", "{consumers}");
+        assert_eq!(consumers["pending"], 0, "{consumers}");
+        let figures = consumers["consumers"].as_array().unwrap();
+        let campaigns = figures
+            .iter()
+            .find(|figures| figures["name"] == topics.register_campaign.as_str())
+            .expect("the campaign topic's consumer");
+        assert_eq!(
+            campaigns["subscription"], "sub-com-registrar-campaign",
+            "{consumers}"
+        );
+        assert_eq!(campaigns["succeeded"], 1, "{consumers}");
+        assert!(
+            figures
+                .iter()
+                .any(|f| f["subscription"] == "alpes-serve-outcomes"),
+            "{consumers}"
+        );
     }
 
     #[tokio::test]
@@ -459,10 +486,22 @@ mod with_pulsar {
         // `alpes tracking`, over a database of its own.
         let tracking_db = TestDb::of(test_support::backend()).await;
         tracking::migrate(&tracking_db.db).await.unwrap();
-        let mut service =
-            tracking::TrackingService::start(tracking_db.db.clone(), tracking::TrackingConfig::new(broker.url()));
-        service.start_conversion_commands(CommandConsumerSettings::new(broker.url()), &CommandTopics::default());
-        let created = seed(&app, Method::POST, "/crear-campaign", SEED_CAMPAIGN, &[("prefer", "wait=10")]).await;
+        let mut service = tracking::TrackingService::start(
+            tracking_db.db.clone(),
+            tracking::TrackingConfig::new(broker.url()),
+        );
+        service.start_conversion_commands(
+            CommandConsumerSettings::new(broker.url()),
+            &CommandTopics::default(),
+        );
+        let created = seed(
+            &app,
+            Method::POST,
+            "/crear-campaign",
+            SEED_CAMPAIGN,
+            &[("prefer", "wait=10")],
+        )
+        .await;
         let created: Value = created.json().await.unwrap();
         let campaign_id = created["aggregate_id"].as_str().unwrap().to_owned();
         accepted(app.post(&format!("/campaigns/{campaign_id}/activate")).await, 200).await;
@@ -476,7 +515,10 @@ mod with_pulsar {
             if status["status"] == "succeeded" {
                 break status;
             }
-            assert_eq!(status["problem"]["code"], "tracking.campaign_not_active", "{status}");
+            assert_eq!(
+                status["problem"]["code"], "tracking.campaign_not_active",
+                "{status}"
+            );
             assert!(tokio::time::Instant::now() < deadline, "never tracked: {status}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
@@ -501,6 +543,10 @@ mod with_pulsar {
         let response = seed(&app, Method::POST, "/crear-partner", SEED_PARTNER, &[]).await;
 
         assert_problem(response, 503, "service.unavailable").await;
-        assert_eq!(app.scalar("SELECT count(*) FROM commands WHERE command_type <> $1", "").await, 0);
+        assert_eq!(
+            app.scalar("SELECT count(*) FROM commands WHERE command_type <> $1", "")
+                .await,
+            0
+        );
     }
 }

@@ -34,13 +34,17 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use bus::commands::CommandConsumersHandle;
 use bus::PublishCommand;
 use chrono::{DateTime, Utc};
 use contract::v1::commands::Command;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
-use store::{CommandOptions, CommandQueue, CommandRecord, CommandStatus, NewCommand, SubmitError, Submitted};
+use store::{
+    CommandCounters, CommandCounts, CommandOptions, CommandQueue, CommandRecord, CommandStatus, NewCommand,
+    SubmitError, Submitted,
+};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -62,6 +66,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/obtener-campaigns", get(seed_list_campaigns))
         .route("/obtener-campaigns/{id}", get(seed_get_campaign))
         .route("/commands/{id}", get(command_status))
+        .route("/command-consumers", get(command_consumers))
 }
 
 /// Where accepted commands go: the broker's topics, or the embedded command queue.
@@ -70,19 +75,39 @@ pub(crate) fn router() -> Router<AppState> {
 pub struct CommandDesk {
     queue: CommandQueue,
     broker: Option<Arc<dyn PublishCommand>>,
+    consumers: Consumers,
+}
+
+/// What runs the commands in this process, for `GET /command-consumers`.
+#[derive(Clone)]
+enum Consumers {
+    /// The embedded queue's worker (`store::CommandWorker::counters`).
+    Embedded(Arc<CommandCounters>),
+    /// The consumers of the command topics (and of the outcomes topic).
+    Pulsar(Vec<CommandConsumersHandle>),
 }
 
 impl CommandDesk {
-    /// Commands run by this database's embedded queue (`store::CommandWorker`).
-    pub fn embedded(queue: CommandQueue) -> Self {
-        CommandDesk { queue, broker: None }
+    /// Commands run by this database's embedded queue, whose worker counts in `counters`.
+    pub fn embedded(queue: CommandQueue, counters: Arc<CommandCounters>) -> Self {
+        CommandDesk {
+            queue,
+            broker: None,
+            consumers: Consumers::Embedded(counters),
+        }
     }
 
-    /// Commands published to a broker, whose consumers store the outcomes.
-    pub fn brokered(queue: CommandQueue, broker: Arc<dyn PublishCommand>) -> Self {
+    /// Commands published to a broker, whose consumers (`consumers`, those of this
+    /// process) store the outcomes.
+    pub fn brokered(
+        queue: CommandQueue,
+        broker: Arc<dyn PublishCommand>,
+        consumers: Vec<CommandConsumersHandle>,
+    ) -> Self {
         CommandDesk {
             queue,
             broker: Some(broker),
+            consumers: Consumers::Pulsar(consumers),
         }
     }
 
@@ -449,6 +474,100 @@ async fn seed_get_campaign(
     query: QueryParams<Consistency>,
 ) -> Result<Json<CampaignResponse>, ApiError> {
     campaign_queries::get_campaign(state, id, query).await
+}
+
+/// How the command consumers of this process are doing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommandConsumersResponse {
+    /// `embedded` (the database's command queue) or `pulsar` (the command topics).
+    #[schema(pattern = "^(embedded|pulsar)$")]
+    pub transport: &'static str,
+    /// Commands accepted and still without an outcome, whichever process runs them: the
+    /// lag in commands.
+    pub pending: i64,
+    /// How long the oldest of them has waited: the lag in seconds (0 when none waits).
+    pub lag_seconds: f64,
+    pub consumers: Vec<CommandConsumerFigures>,
+}
+
+/// One consumer: the embedded queue's worker, or a topic's subscription.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommandConsumerFigures {
+    /// `embedded`, or the topic.
+    pub name: String,
+    /// The durable subscription (Pulsar).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<String>,
+    /// `connecting`, `consuming`, `backing_off` or `stopped` (Pulsar).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Commands received (a topic's redeliveries included), and how many succeeded,
+    /// failed, or were dead-lettered (unreadable).
+    pub received: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub dead_lettered: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl CommandConsumerFigures {
+    fn of(name: String, counts: CommandCounts) -> Self {
+        CommandConsumerFigures {
+            name,
+            subscription: None,
+            state: None,
+            received: counts.received,
+            succeeded: counts.succeeded,
+            failed: counts.failed,
+            dead_lettered: counts.dead_lettered,
+            last_error: None,
+        }
+    }
+}
+
+/// The seed commands' consumers in this process, and the commands still waiting.
+#[utoipa::path(get, path = "/command-consumers", tag = "seed",
+    responses((status = 200, body = CommandConsumersResponse), (status = 503, body = Problem)))]
+async fn command_consumers(
+    State(state): State<AppState>,
+) -> Result<Json<CommandConsumersResponse>, ApiError> {
+    let desk = &state.commands;
+    let backlog = desk.queue.backlog().await?;
+    let lag_seconds = backlog
+        .oldest_submitted_at
+        .map(|oldest| (Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0)
+        .unwrap_or(0.0);
+    let (transport, consumers) = match &desk.consumers {
+        Consumers::Embedded(counters) => (
+            "embedded",
+            vec![CommandConsumerFigures::of(
+                "embedded".to_owned(),
+                counters.snapshot(),
+            )],
+        ),
+        Consumers::Pulsar(handles) => (
+            "pulsar",
+            handles
+                .iter()
+                .flat_map(CommandConsumersHandle::status)
+                .map(|topic| CommandConsumerFigures {
+                    subscription: Some(topic.subscription),
+                    state: serde_json::to_value(topic.state)
+                        .ok()
+                        .and_then(|state| state.as_str().map(str::to_owned)),
+                    last_error: topic.last_error,
+                    ..CommandConsumerFigures::of(topic.topic, topic.counts)
+                })
+                .collect(),
+        ),
+    };
+    Ok(Json(CommandConsumersResponse {
+        transport,
+        pending: backlog.pending,
+        lag_seconds,
+        consumers,
+    }))
 }
 
 /// A command accepted by the seed routes, as `/commands/{id}` names it.

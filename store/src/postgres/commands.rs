@@ -1,6 +1,6 @@
 //! The `commands` table on Postgres (see [`crate::commands`]).
 
-use crate::commands::{CommandRecord, CommandStatus, CommandStorage, CommandToRun, NewCommand};
+use crate::commands::{Backlog, CommandRecord, CommandStatus, CommandStorage, CommandToRun, NewCommand};
 use crate::postgres::PgDb;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -106,5 +106,15 @@ impl CommandStorage for Commands {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn pending_count(&self) -> Result<Backlog, sqlx::Error> {
+        let row = sqlx::query(include_str!("commands/count_pending.sql"))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Backlog {
+            pending: row.try_get("pending")?,
+            oldest_submitted_at: row.try_get("oldest_submitted_at")?,
+        })
     }
 }

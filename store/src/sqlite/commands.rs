@@ -1,7 +1,7 @@
 //! The `commands` table on SQLite (see [`crate::commands`]): ids as text, JSON as text,
 //! writes through this process's writer turn.
 
-use crate::commands::{CommandRecord, CommandStatus, CommandStorage, CommandToRun, NewCommand};
+use crate::commands::{Backlog, CommandRecord, CommandStatus, CommandStorage, CommandToRun, NewCommand};
 use crate::sqlite::{parse_uuid, SqliteDb};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -114,5 +114,15 @@ impl CommandStorage for Commands {
             .write(sqlx::query(include_str!("commands/withdraw.sql")).bind(command_id.to_string()))
             .await?;
         Ok(())
+    }
+
+    async fn pending_count(&self) -> Result<Backlog, sqlx::Error> {
+        let row = sqlx::query(include_str!("commands/count_pending.sql"))
+            .fetch_one(self.db.pool())
+            .await?;
+        Ok(Backlog {
+            pending: row.try_get("pending")?,
+            oldest_submitted_at: row.try_get("oldest_submitted_at")?,
+        })
     }
 }
