@@ -17,9 +17,12 @@
 //! # Layout
 //! - [`v1`]: the integration events of schema version 1 (CloudEvents envelope, `data`
 //!   structs, type names) and [`v1::decode`] for consumers.
+//! - [`v1::commands`]: the seed front door's command messages on the `comando-*` topics.
 //! - [`v1::schema`]: the JSON Schema files of v1 (`contract/schemas/v1/`, embedded) and a
-//!   checker of the part of JSON Schema they use, with which tests hold events against them.
+//!   checker of the part of JSON Schema they use, with which tests hold events and command
+//!   messages against them.
 //! - `tests/schemas.rs`: the schemas list exactly the v1 types and every v1 type's `data`
 //!   matches its schema (bus's `tests/schemas.rs` checks what the relay really publishes).
+//! - `tests/command_schemas.rs`: the same for the commands and `commands.schema.json`.
 
 pub mod v1;

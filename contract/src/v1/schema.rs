@@ -1,9 +1,12 @@
 //! The JSON Schema files of v1 (`contract/schemas/v1/`), embedded, and a checker of the part
 //! of JSON Schema they use (`$ref`, `allOf`, `oneOf`, `type`, `const`, `enum`, `required`,
-//! `properties`; `pattern` and `format` are documentation only here).
+//! `properties`, `items`; `pattern`, `format` and `description` are documentation only here).
 //!
-//! The files are the contract as consumers outside this workspace read it; the checker lets
-//! tests hold the Rust types (`contract/tests/schemas.rs`) and what the relay really
+//! The files are the contract as consumers outside this workspace read it: the integration
+//! events of the `campaign-events` and `partner-events` topics ([`Topic`], [`Schemas::errors`])
+//! and the seed front door's command messages on the `comando-*` topics
+//! ([`Schemas::command_errors`]). The checker lets tests hold the Rust types
+//! (`contract/tests/schemas.rs`, `contract/tests/command_schemas.rs`) and what the relay really
 //! publishes (`bus/tests/schemas.rs`) against them, so the files cannot drift from the code.
 //! It lives here, not in a test, so that both suites use the same one. It is not a general
 //! JSON Schema validator: it panics on a keyword value the files do not use.
@@ -17,6 +20,9 @@ pub const CLOUDEVENT: &str = include_str!("../../schemas/v1/cloudevent.schema.js
 pub const CAMPAIGN_EVENTS: &str = include_str!("../../schemas/v1/campaign-events.schema.json");
 /// The messages of the `partner-events` topic.
 pub const PARTNER_EVENTS: &str = include_str!("../../schemas/v1/partner-events.schema.json");
+/// The command messages of the `comando-*` topics (`urn:alpes:schema:v1:commands`), with an
+/// envelope of their own: no `aggregatesequence`, `subject` optional.
+pub const COMMANDS: &str = include_str!("../../schemas/v1/commands.schema.json");
 
 /// The `$ref` by which the topic schemas point at the envelope.
 const CLOUDEVENT_ID: &str = "urn:alpes:schema:v1:cloudevent";
@@ -33,12 +39,13 @@ impl Topic {
     pub const ALL: [Topic; 2] = [Topic::CampaignEvents, Topic::PartnerEvents];
 }
 
-/// The three schema files, parsed.
+/// The four schema files, parsed.
 #[derive(Debug, Clone)]
 pub struct Schemas {
     envelope: Value,
     campaign_events: Value,
     partner_events: Value,
+    commands: Value,
 }
 
 impl Schemas {
@@ -51,6 +58,7 @@ impl Schemas {
             envelope: parse("cloudevent.schema.json", CLOUDEVENT),
             campaign_events: parse("campaign-events.schema.json", CAMPAIGN_EVENTS),
             partner_events: parse("partner-events.schema.json", PARTNER_EVENTS),
+            commands: parse("commands.schema.json", COMMANDS),
         }
     }
 
@@ -75,40 +83,42 @@ impl Schemas {
     /// field the relay publishes but the contract does not document), or the `type` itself
     /// if `topic`'s schema does not list it.
     pub fn undocumented_fields(&self, topic: Topic, event: &Value) -> Vec<String> {
-        let root = self.topic(topic);
-        let event_type = event["type"].as_str().unwrap_or_default();
-        let Some(branch) = root["oneOf"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|branch| branch["properties"]["type"]["const"] == event_type)
-        else {
-            return vec![format!("{event_type}: not a type of {topic:?}")];
-        };
-        let reference = branch["properties"]["data"]["$ref"].as_str().unwrap_or_default();
-        let name = reference.strip_prefix("#/$defs/").unwrap_or_default();
-        let declared = &root["$defs"][name]["properties"];
-        event["data"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(field, _)| declared.get(field.as_str()).is_none())
-            .map(|(field, _)| format!("{event_type}: {field}"))
-            .collect()
+        undocumented(self.topic(topic), &format!("{topic:?}"), event)
     }
 
     /// Every `type` the topic schemas list.
     pub fn listed_types(&self) -> BTreeSet<String> {
         Topic::ALL
             .into_iter()
-            .flat_map(|topic| self.topic(topic)["oneOf"].as_array().cloned().unwrap_or_default())
-            .map(|branch| {
-                branch["properties"]["type"]["const"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned()
-            })
+            .flat_map(|topic| listed(self.topic(topic)))
             .collect()
+    }
+
+    /// The schema of the command messages.
+    pub fn commands(&self) -> &Value {
+        &self.commands
+    }
+
+    /// Where `message` (a whole command message, envelope and `data`) breaks the commands
+    /// schema; empty if it does not.
+    pub fn command_errors(&self, message: &Value) -> Vec<String> {
+        let root = &self.commands;
+        let mut errors = Vec::new();
+        self.check(root, root, message, "$", &mut errors);
+        errors
+    }
+
+    /// The fields of a command message's `data` that the schema of its `type` does not
+    /// declare, or the `type` itself if the commands schema does not list it (as
+    /// [`Schemas::undocumented_fields`] for events). Nested objects (a participant, the
+    /// budget) are not looked into, as for events.
+    pub fn undocumented_command_fields(&self, message: &Value) -> Vec<String> {
+        undocumented(&self.commands, "the commands schema", message)
+    }
+
+    /// Every `type` the commands schema lists.
+    pub fn listed_command_types(&self) -> BTreeSet<String> {
+        listed(&self.commands).collect()
     }
 
     /// Errors of `instance` against `schema` (whose local `$ref`s point into `root`).
@@ -154,6 +164,7 @@ impl Schemas {
         if let Some(expected) = schema.get("type").and_then(Value::as_str) {
             let ok = match expected {
                 "object" => instance.is_object(),
+                "array" => instance.is_array(),
                 "string" => instance.is_string(),
                 "integer" => instance.is_i64() || instance.is_u64(),
                 "null" => instance.is_null(),
@@ -161,6 +172,11 @@ impl Schemas {
             };
             if !ok {
                 errors.push(format!("{path}: {instance} is not of type {expected}"));
+            }
+        }
+        if let (Some(items), Some(elements)) = (schema.get("items"), instance.as_array()) {
+            for (index, element) in elements.iter().enumerate() {
+                self.check(root, items, element, &format!("{path}[{index}]"), errors);
             }
         }
         let Some(object) = instance.as_object() else {
@@ -185,4 +201,38 @@ impl Schemas {
             }
         }
     }
+}
+
+/// The `type` of every `oneOf` branch of `root` (a topic's or the commands' schema).
+fn listed(root: &Value) -> impl Iterator<Item = String> + '_ {
+    root["oneOf"].as_array().into_iter().flatten().map(|branch| {
+        branch["properties"]["type"]["const"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    })
+}
+
+/// The fields of `message`'s `data` that the `$defs` entry its `type`'s branch of `root`
+/// points at does not declare, or the `type` if no branch lists it (`scope` names `root`).
+fn undocumented(root: &Value, scope: &str, message: &Value) -> Vec<String> {
+    let message_type = message["type"].as_str().unwrap_or_default();
+    let Some(branch) = root["oneOf"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|branch| branch["properties"]["type"]["const"] == message_type)
+    else {
+        return vec![format!("{message_type}: not a type of {scope}")];
+    };
+    let reference = branch["properties"]["data"]["$ref"].as_str().unwrap_or_default();
+    let name = reference.strip_prefix("#/$defs/").unwrap_or_default();
+    let declared = &root["$defs"][name]["properties"];
+    message["data"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(field, _)| declared.get(field.as_str()).is_none())
+        .map(|(field, _)| format!("{message_type}: {field}"))
+        .collect()
 }
