@@ -100,6 +100,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub topics: TopicArgs,
     #[command(flatten)]
+    pub command_topics: CommandTopicArgs,
+    #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub http: HttpArgs,
@@ -220,6 +222,8 @@ pub struct TrackingArgs {
     pub pulsar_url: String,
     #[command(flatten)]
     pub topics: TopicArgs,
+    #[command(flatten)]
+    pub command_topics: CommandTopicArgs,
     /// Durable Key_Shared subscription the service consumes through.
     #[arg(long, env = "ALPES_TRACKING_SUBSCRIPTION", default_value = tracking::DEFAULT_SUBSCRIPTION)]
     pub subscription: String,
@@ -230,6 +234,40 @@ pub struct TrackingArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub http: HttpArgs,
+}
+
+/// The topics of the seed front door's commands (`alpes serve` publishes them and runs
+/// the campaign and partner ones, `alpes tracking` runs the conversions) and of their
+/// outcomes (`alpes tracking` publishes them, `alpes serve` stores them).
+#[derive(Debug, Clone, Args)]
+pub struct CommandTopicArgs {
+    /// Topic of the campaign registrations (`POST /crear-campaign`).
+    #[arg(long, env = "ALPES_REGISTER_CAMPAIGN_TOPIC", default_value = bus::commands::DEFAULT_REGISTER_CAMPAIGN_TOPIC)]
+    pub register_campaign_topic: String,
+    /// Topic of the campaign cancellations (`/eliminar-campaign/{id}`).
+    #[arg(long, env = "ALPES_CANCEL_CAMPAIGN_TOPIC", default_value = bus::commands::DEFAULT_CANCEL_CAMPAIGN_TOPIC)]
+    pub cancel_campaign_topic: String,
+    /// Topic of the partner registrations (`POST /crear-partner`).
+    #[arg(long, env = "ALPES_REGISTER_PARTNER_TOPIC", default_value = bus::commands::DEFAULT_REGISTER_PARTNER_TOPIC)]
+    pub register_partner_topic: String,
+    /// Topic of the conversions (`POST /registrar-evento`), run by `alpes tracking`.
+    #[arg(long, env = "ALPES_REGISTER_CONVERSION_TOPIC", default_value = bus::commands::DEFAULT_REGISTER_CONVERSION_TOPIC)]
+    pub register_conversion_topic: String,
+    /// Topic on which `alpes tracking` sends the outcomes of the commands it ran.
+    #[arg(long, env = "ALPES_COMMAND_OUTCOMES_TOPIC", default_value = bus::commands::DEFAULT_OUTCOMES_TOPIC)]
+    pub command_outcomes_topic: String,
+}
+
+impl From<CommandTopicArgs> for bus::commands::CommandTopics {
+    fn from(args: CommandTopicArgs) -> Self {
+        bus::commands::CommandTopics {
+            register_campaign: args.register_campaign_topic,
+            cancel_campaign: args.cancel_campaign_topic,
+            register_partner: args.register_partner_topic,
+            register_conversion: args.register_conversion_topic,
+            outcomes: args.command_outcomes_topic,
+        }
+    }
 }
 
 impl TopicArgs {
@@ -274,6 +312,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     (false, Some(url)) => BusSettings::Pulsar(args.topics.pulsar(url)),
                     (false, None) => BusSettings::InProcess,
                 },
+                command_topics: args.command_topics.into(),
                 database,
             };
             Application::build(settings).await?.run_until_stopped().await
@@ -291,7 +330,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let database = args.database.settings();
             let http = args.http.settings(database.backend()?);
-            crate::services::tracking(database, args.bind, config, http).await
+            let command_topics = args.command_topics.into();
+            crate::services::tracking(database, args.bind, config, command_topics, http).await
         }
         Command::Projections { command } => crate::operations::projections(command).await,
         Command::Migrate(args) => {

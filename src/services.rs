@@ -28,6 +28,7 @@ pub async fn tracking(
     database_settings: DatabaseSettings,
     bind: SocketAddr,
     config: tracking::TrackingConfig,
+    command_topics: bus::commands::CommandTopics,
     http: HttpSettings,
 ) -> anyhow::Result<()> {
     // Its own tables only: its database need not hold the event log or the read models.
@@ -40,7 +41,7 @@ pub async fn tracking(
     let mut service = tracking::TrackingService::start(db, config);
     // The seed front door's conversions (`comando-registrar-evento-conversion`); their
     // outcomes go back to `alpes serve` on the outcomes topic.
-    service.start_conversion_commands(commands, &bus::commands::CommandTopics::default());
+    service.start_conversion_commands(commands, &command_topics);
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;

@@ -25,6 +25,8 @@ pub struct Settings {
     /// Where the outbox relay publishes: Pulsar, or the in-process bus that feeds the
     /// tracking service of this process.
     pub bus: BusSettings,
+    /// With Pulsar, the topics of the seed front door's commands (and of their outcomes).
+    pub command_topics: bus::commands::CommandTopics,
     /// The HTTP server's limits and protections (timeouts, caps, rate limit, CORS).
     pub http: HttpSettings,
 }

@@ -10,7 +10,7 @@ use api::seed::{CommandDesk, SeedCommands};
 use api::AppState;
 use bus::commands::{
     spawn_command_consumers, spawn_outcome_consumer, CommandConsumerSettings, CommandConsumers,
-    CommandTopics, PulsarCommands,
+    PulsarCommands,
 };
 use bus::{PulsarTransport, Relay, RelayConfig, RelayTask};
 use projections::{Projections, Projector};
@@ -117,7 +117,7 @@ impl Application {
         ));
         let (desk, command_consumers) = match broker {
             Some(pulsar) => {
-                let topics = CommandTopics::default();
+                let topics = settings.command_topics;
                 let consumer_settings = CommandConsumerSettings::from_pulsar(pulsar.clone());
                 let commands = spawn_command_consumers(
                     consumer_settings.clone(),

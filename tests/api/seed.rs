@@ -431,8 +431,15 @@ mod with_pulsar {
         assert_eq!(message["type"], "alpes.command.register-campaign.v1");
         assert_eq!(message["data"]["name"], "Test");
         let schemas = contract::v1::schema::Schemas::v1();
-        assert_eq!(schemas.command_errors(&message), Vec::<String>::new(), "{message}");
-        assert_eq!(schemas.undocumented_command_fields(&message), Vec::<String>::new());
+        assert_eq!(
+            schemas.command_errors(&message),
+            Vec::<String>::new(),
+            "{message}"
+        );
+        assert_eq!(
+            schemas.undocumented_command_fields(&message),
+            Vec::<String>::new()
+        );
         let published = broker
             .wait_for_messages(bus::DEFAULT_CAMPAIGN_TOPIC, 3, Duration::from_secs(10))
             .await;
