@@ -560,3 +560,22 @@ mod with_pulsar {
         );
     }
 }
+
+#[tokio::test]
+async fn a_queued_command_that_cannot_be_read_fails_and_the_queue_goes_on() {
+    let app = spawn_app().await;
+    // A command of a type this version does not know, as a newer version might queue.
+    let poison = uuid::Uuid::now_v7();
+    let insert = format!(
+        "INSERT INTO commands (command_id, command_type, payload, queued, submitted_at) \
+         VALUES ('{poison}', 'alpes.command.unknown.v9', '{{}}', true, '2026-12-03T10:00:00Z')"
+    );
+    assert_eq!(test_support::execute(&app.db, &insert, &[]).await, 1);
+
+    let next = receipt(seed(&app, Method::POST, "/crear-partner", SEED_PARTNER, &[]).await).await;
+
+    succeeded(&app, &next).await;
+    let failed = outcome(&app, &poison.to_string()).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["problem"]["code"], "command.unknown_type", "{failed}");
+}

@@ -327,7 +327,9 @@ fn receipt(command_id: Uuid, status_url: &str) -> Response {
     responses(
         (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
             headers(("Location" = String, description = "/commands/{command_id}"))),
-        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
+        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse,
+            headers(("Location" = String, description = "/commands/{command_id}"),
+                ("Preference-Applied" = String, description = "`wait=N`, the wait honoured"))),
         (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
         (status = 422, body = Problem), (status = 503, body = Problem)))]
 async fn seed_create_campaign(
@@ -345,7 +347,9 @@ async fn seed_create_campaign(
     responses(
         (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
             headers(("Location" = String, description = "/commands/{command_id}"))),
-        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
+        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse,
+            headers(("Location" = String, description = "/commands/{command_id}"),
+                ("Preference-Applied" = String, description = "`wait=N`, the wait honoured"))),
         (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
         (status = 422, body = Problem), (status = 503, body = Problem)))]
 async fn seed_register_campaign(
@@ -363,7 +367,9 @@ async fn seed_register_campaign(
     responses(
         (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
             headers(("Location" = String, description = "/commands/{command_id}"))),
-        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
+        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse,
+            headers(("Location" = String, description = "/commands/{command_id}"),
+                ("Preference-Applied" = String, description = "`wait=N`, the wait honoured"))),
         (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
         (status = 422, body = Problem), (status = 503, body = Problem)))]
 async fn seed_create_partner(
@@ -381,7 +387,9 @@ async fn seed_create_partner(
     responses(
         (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
             headers(("Location" = String, description = "/commands/{command_id}"))),
-        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
+        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse,
+            headers(("Location" = String, description = "/commands/{command_id}"),
+                ("Preference-Applied" = String, description = "`wait=N`, the wait honoured"))),
         (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
         (status = 422, body = Problem), (status = 503, body = Problem)))]
 async fn seed_register_partner(
@@ -399,7 +407,9 @@ async fn seed_register_partner(
     responses(
         (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
             headers(("Location" = String, description = "/commands/{command_id}"))),
-        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
+        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse,
+            headers(("Location" = String, description = "/commands/{command_id}"),
+                ("Preference-Applied" = String, description = "`wait=N`, the wait honoured"))),
         (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
         (status = 422, body = Problem), (status = 503, body = Problem)))]
 async fn seed_register_conversion(
@@ -418,7 +428,9 @@ async fn seed_register_conversion(
     responses(
         (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
             headers(("Location" = String, description = "/commands/{command_id}"))),
-        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
+        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse,
+            headers(("Location" = String, description = "/commands/{command_id}"),
+                ("Preference-Applied" = String, description = "`wait=N`, the wait honoured"))),
         (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
 async fn seed_cancel_campaign(
     State(state): State<AppState>,
@@ -441,7 +453,9 @@ async fn seed_cancel_campaign(
     responses(
         (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
             headers(("Location" = String, description = "/commands/{command_id}"))),
-        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse),
+        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse,
+            headers(("Location" = String, description = "/commands/{command_id}"),
+                ("Preference-Applied" = String, description = "`wait=N`, the wait honoured"))),
         (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
 async fn seed_delete_campaign(
     state: State<AppState>,
