@@ -195,8 +195,9 @@ pub struct StreamEventResponse {
     pub event_type: String,
     pub event_version: String,
     pub recorded_at: DateTime<Utc>,
-    /// The stored event, as written.
-    #[schema(value_type = Object)]
+    /// The stored event, as written: an object, or the variant's name alone for an
+    /// event without fields (`"CampaignActivated"`).
+    #[schema(value_type = Value)]
     pub payload: serde_json::Value,
     /// What was stored with it: `correlation_id`, the id of the seed command that
     /// caused it, when one did.
