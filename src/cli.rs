@@ -3,7 +3,9 @@
 //! Every flag can also be set by the environment variable named in `--help`.
 
 use crate::server::{HttpSettings, DEFAULT_POSTGRES_RATE_LIMIT};
-use crate::settings::{parse_duration, parse_timeout, BusSettings, DatabaseSettings, Settings};
+use crate::settings::{
+    parse_duration, parse_timeout, BusSettings, CommandTransport, DatabaseSettings, Settings,
+};
 use crate::startup::Application;
 use crate::telemetry::LogFormat;
 use anyhow::Context;
@@ -307,12 +309,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 aggregate_cache_capacity: args.aggregate_cache,
                 consistency_timeout: args.consistency_timeout,
                 projectors: ProjectorSettings::default(),
+                commands: match &args.pulsar_url {
+                    Some(url) => CommandTransport::Pulsar(
+                        args.topics.clone().pulsar(url.clone()),
+                        args.command_topics.into(),
+                    ),
+                    None => CommandTransport::Embedded,
+                },
                 bus: match (args.no_relay, args.pulsar_url) {
                     (true, _) => BusSettings::Off,
                     (false, Some(url)) => BusSettings::Pulsar(args.topics.pulsar(url)),
                     (false, None) => BusSettings::InProcess,
                 },
-                command_topics: args.command_topics.into(),
                 database,
             };
             Application::build(settings).await?.run_until_stopped().await

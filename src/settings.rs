@@ -25,8 +25,8 @@ pub struct Settings {
     /// Where the outbox relay publishes: Pulsar, or the in-process bus that feeds the
     /// tracking service of this process.
     pub bus: BusSettings,
-    /// With Pulsar, the topics of the seed front door's commands (and of their outcomes).
-    pub command_topics: bus::commands::CommandTopics,
+    /// What carries the seed front door's commands.
+    pub commands: CommandTransport,
     /// The HTTP server's limits and protections (timeouts, caps, rate limit, CORS).
     pub http: HttpSettings,
 }
@@ -42,6 +42,19 @@ pub enum BusSettings {
     Pulsar(PulsarSettings),
     /// No relay in this process (another process relays).
     Off,
+}
+
+/// What carries the seed front door's commands in `alpes serve`. Chosen by `PULSAR_URL`
+/// alone, whether or not this process relays: every process that accepts commands must
+/// hand them to the same place.
+#[derive(Debug, Clone, Default)]
+pub enum CommandTransport {
+    /// No `PULSAR_URL`: the database's embedded command queue, run in this process.
+    #[default]
+    Embedded,
+    /// `PULSAR_URL`: the command topics; this process runs the campaign and partner
+    /// ones and stores the outcomes `alpes tracking` sends back.
+    Pulsar(PulsarSettings, bus::commands::CommandTopics),
 }
 
 /// Parses a duration written as `5s`, `500ms` or plain seconds (`5`, `0.5`).

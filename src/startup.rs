@@ -2,7 +2,7 @@
 //! shutdown signal. Tests build it on port 0 and talk to it over HTTP.
 
 use crate::server::HttpSettings;
-use crate::settings::{BusSettings, DatabaseSettings, Settings};
+use crate::settings::{BusSettings, CommandTransport, DatabaseSettings, Settings};
 use aggregates::campaign::Campaign;
 use aggregates::partner::Partner;
 use anyhow::Context;
@@ -70,10 +70,6 @@ impl Application {
         let waker = LogWaker::spawn(&db);
         let (projections, projectors) = Projections::new(&db, &waker, &settings.projectors, upcasters);
         let mut consumers = Consumers(projectors.into_iter().map(Projector::spawn).collect());
-        let broker = match &settings.bus {
-            BusSettings::Pulsar(pulsar) => Some(pulsar.clone()),
-            BusSettings::InProcess | BusSettings::Off => None,
-        };
         let (relay, tracking) = match settings.bus {
             BusSettings::Pulsar(pulsar) => {
                 tracing::info!(broker = %pulsar.url, "outbox relay publishing to Pulsar");
@@ -115,9 +111,8 @@ impl Application {
             partners.clone(),
             conversions,
         ));
-        let (desk, command_consumers) = match broker {
-            Some(pulsar) => {
-                let topics = settings.command_topics;
+        let (desk, command_consumers) = match settings.commands {
+            CommandTransport::Pulsar(pulsar, topics) => {
                 let consumer_settings = CommandConsumerSettings::from_pulsar(pulsar.clone());
                 let commands = spawn_command_consumers(
                     consumer_settings.clone(),
@@ -134,7 +129,7 @@ impl Application {
                     vec![commands, outcomes],
                 )
             }
-            None => {
+            CommandTransport::Embedded => {
                 // Owned with the projectors: stopped (its lease given up) or aborted with them.
                 let worker = CommandWorker::new(queue.clone(), runner);
                 let counters = worker.counters();

@@ -39,7 +39,7 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
         projectors: ProjectorSettings::default(),
         // The write path and views only, as the baselines (no relay).
         bus: BusSettings::Off,
-        command_topics: Default::default(),
+        commands: Default::default(),
         // The production limits, without a rate limit: the load comes from one address.
         http: alpes::server::HttpSettings::default(),
     };

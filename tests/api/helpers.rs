@@ -59,7 +59,7 @@ pub fn test_settings(database_url: &str) -> Settings {
             ..ProjectorSettings::default()
         },
         bus: BusSettings::InProcess,
-        command_topics: Default::default(),
+        commands: Default::default(),
         // The production limits; no rate limit (tests send bursts from one address).
         http: HttpSettings::default(),
     }

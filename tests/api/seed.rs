@@ -401,15 +401,18 @@ mod with_pulsar {
     //! whose outcomes come back on the outcomes topic.
 
     use super::*;
-    use alpes::settings::BusSettings;
+    use alpes::settings::{BusSettings, CommandTransport};
     use bus::commands::{CommandConsumerSettings, CommandTopics};
     use pulsar_test_broker::TestBroker;
     use test_support::TestDb;
 
     async fn spawn_with(broker: &TestBroker) -> TestApp {
-        let url = broker.url();
-        spawn_app_with(move |settings| settings.bus = BusSettings::Pulsar(bus::PulsarSettings::new(url)))
-            .await
+        let pulsar = bus::PulsarSettings::new(broker.url());
+        spawn_app_with(move |settings| {
+            settings.bus = BusSettings::Pulsar(pulsar.clone());
+            settings.commands = CommandTransport::Pulsar(pulsar, CommandTopics::default());
+        })
+        .await
     }
 
     #[tokio::test]
@@ -540,13 +543,46 @@ mod with_pulsar {
     }
 
     #[tokio::test]
+    async fn a_process_that_does_not_relay_still_sends_its_commands_to_the_topics() {
+        let broker = TestBroker::start().await;
+        let pulsar = bus::PulsarSettings::new(broker.url());
+        // `--no-relay` with `PULSAR_URL`: another process relays the events.
+        let app = spawn_app_with(move |settings| {
+            settings.bus = BusSettings::Off;
+            settings.commands = CommandTransport::Pulsar(pulsar, CommandTopics::default());
+        })
+        .await;
+
+        let response = seed(
+            &app,
+            Method::POST,
+            "/crear-partner",
+            SEED_PARTNER,
+            &[("prefer", "wait=10")],
+        )
+        .await;
+
+        let status: Value = response.json().await.unwrap();
+        assert_eq!(status["status"], "succeeded", "{status}");
+        let sent = broker
+            .wait_for_messages(
+                &CommandTopics::default().register_partner,
+                1,
+                Duration::from_secs(10),
+            )
+            .await;
+        assert_eq!(sent.len(), 1);
+    }
+
+    #[tokio::test]
     async fn a_command_the_broker_does_not_confirm_is_not_accepted() {
         // Nothing listens on port 1: no broker takes the command.
         let app = spawn_app_with(|settings| {
             let mut pulsar = bus::PulsarSettings::new("pulsar://127.0.0.1:1");
             pulsar.connection_timeout = Duration::from_millis(500);
             pulsar.operation_timeout = Duration::from_secs(1);
-            settings.bus = BusSettings::Pulsar(pulsar);
+            settings.bus = BusSettings::Pulsar(pulsar.clone());
+            settings.commands = CommandTransport::Pulsar(pulsar, CommandTopics::default());
         })
         .await;
 

@@ -24,7 +24,7 @@ async fn start_app(db: &TestDb) -> String {
         projectors: projections::ProjectorSettings::default(),
         // The tests run their own relay (killed and restarted at will).
         bus: BusSettings::Off,
-        command_topics: Default::default(),
+        commands: Default::default(),
         http: alpes::server::HttpSettings::default(),
     };
     let app = Application::build(settings)

@@ -119,7 +119,7 @@ impl CommandDesk {
     /// command the broker did not confirm is withdrawn: 503, nothing accepted).
     async fn submit(&self, command: Command, options: CommandOptions) -> Result<Submitted, ApiError> {
         let payload = command.data();
-        if has_nul(&payload) {
+        if contract::v1::commands::contains_nul(&payload) {
             // Valid JSON, but no database stores it as text; the native endpoints refuse
             // control characters as a rule too.
             return Err(ApiError::Domain(Box::new(NulInText)));
@@ -150,16 +150,6 @@ impl CommandDesk {
             }
         }
         Ok(submitted)
-    }
-}
-
-/// Whether any text in `value` holds a NUL character.
-fn has_nul(value: &serde_json::Value) -> bool {
-    match value {
-        serde_json::Value::String(text) => text.contains('\0'),
-        serde_json::Value::Array(items) => items.iter().any(has_nul),
-        serde_json::Value::Object(fields) => fields.values().any(has_nul),
-        _ => false,
     }
 }
 

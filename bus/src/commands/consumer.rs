@@ -173,18 +173,28 @@ impl CommandConsumers {
     }
 
     /// Stops after the message in hand; what is not acknowledged is redelivered later.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         self.stop.send_replace(true);
-        for join in self.joins {
+        for join in std::mem::take(&mut self.joins) {
             let _ = join.await;
         }
     }
 
     /// Stops at once, as a crash would.
-    pub async fn abort(self) {
-        for join in self.joins {
+    pub async fn abort(mut self) {
+        for join in std::mem::take(&mut self.joins) {
             join.abort();
             let _ = join.await;
+        }
+    }
+}
+
+/// Dropped without [`CommandConsumers::shutdown`] (its owner crashed, or a test stands in
+/// for a crash), the consumers stop at once rather than run on detached.
+impl Drop for CommandConsumers {
+    fn drop(&mut self) {
+        for join in &self.joins {
+            join.abort();
         }
     }
 }
@@ -313,12 +323,17 @@ impl Handler for CommandHandler {
 fn readable_command(payload: &[u8]) -> Option<CommandToRun> {
     let value: serde_json::Value = serde_json::from_slice(payload).ok()?;
     let command_id = value.get("id")?.as_str()?.parse::<Uuid>().ok()?;
+    // Kept as far as a database can store it: a NUL character cannot be.
     let command_type = value
         .get("type")
         .and_then(|t| t.as_str())
         .unwrap_or("unknown")
-        .to_owned();
-    let payload = value.get("data").cloned().unwrap_or_default();
+        .replace('\0', "");
+    let payload = value
+        .get("data")
+        .filter(|data| !contract::v1::commands::contains_nul(data))
+        .cloned()
+        .unwrap_or_default();
     Some(CommandToRun {
         command_id,
         command_type,

@@ -131,6 +131,22 @@ pub enum CommandDecodeError {
         command_type: String,
         source: serde_json::Error,
     },
+    /// Valid JSON, but no database stores text with a NUL character.
+    #[error("the command's text holds a NUL character")]
+    Nul,
+}
+
+/// Whether any text in `value` holds a NUL character (valid JSON that neither Postgres's
+/// `jsonb` nor its `text` can store).
+pub fn contains_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(contains_nul),
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .any(|(name, value)| name.contains('\0') || contains_nul(value)),
+        _ => false,
+    }
 }
 
 impl Command {
@@ -177,6 +193,9 @@ impl Command {
                 command_type: t.to_owned(),
                 source,
             })
+        }
+        if command_type.contains('\0') || contains_nul(&data) {
+            return Err(CommandDecodeError::Nul);
         }
         let t = command_type;
         Ok(match t {
@@ -247,5 +266,12 @@ mod tests {
             Command::from_data(types::CANCEL_CAMPAIGN, serde_json::json!({"campaign_id": 1})).unwrap_err();
         assert!(error.to_string().contains("cancel-campaign"), "{error}");
         assert!(decode_envelope(b"not json").is_err());
+        let nul = serde_json::json!({"campaign_id": "c\0", "reason": "r"});
+        assert!(matches!(
+            Command::from_data(types::CANCEL_CAMPAIGN, nul),
+            Err(CommandDecodeError::Nul)
+        ));
+        assert!(contains_nul(&serde_json::json!({"a": [{"b\0": 1}]})));
+        assert!(!contains_nul(&serde_json::json!({"a": ["b", 1, null]})));
     }
 }
