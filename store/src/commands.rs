@@ -112,6 +112,9 @@ pub enum SubmitError {
     /// The idempotency key was used before for a different request.
     #[error("the idempotency key was already used for a different request")]
     IdempotencyKeyReused,
+    /// A request with the same key was accepted and withdrawn meanwhile: retry.
+    #[error("a request with the same idempotency key was submitted at the same time")]
+    Raced,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -280,10 +283,7 @@ impl CommandQueue {
         // A concurrent request with the same key was accepted first.
         match self.earlier(command.idempotency.as_ref()).await? {
             Some(earlier) => Ok(Submitted::Replayed(earlier)),
-            None => Err(SubmitError::Database(sqlx::Error::Protocol(format!(
-                "command {} exists already",
-                command.command_id
-            )))),
+            None => Err(SubmitError::Raced),
         }
     }
 

@@ -575,6 +575,31 @@ mod with_pulsar {
     }
 
     #[tokio::test]
+    async fn a_keyed_command_the_broker_did_not_confirm_is_published_again_on_retry() {
+        let broker = TestBroker::start().await;
+        let app = spawn_with(&broker).await;
+        let key = [("idempotency-key", "seed-broker-down")];
+        broker.set_down(true).await;
+
+        let refused = seed(&app, Method::POST, "/crear-partner", SEED_PARTNER, &key).await;
+        assert_problem(refused, 503, "service.unavailable").await;
+        broker.set_down(false).await;
+        let retried = receipt(seed(&app, Method::POST, "/crear-partner", SEED_PARTNER, &key).await).await;
+
+        // The command kept from the first attempt, published now and run once.
+        let status = succeeded(&app, &retried).await;
+        let stored = app
+            .scalar(
+                "SELECT count(*) FROM commands WHERE idempotency_key = $1",
+                "seed-broker-down",
+            )
+            .await;
+        assert_eq!(stored, 1);
+        let partner = status["aggregate_id"].as_str().unwrap();
+        assert_eq!(app.stored_events(partner).await.len(), 1);
+    }
+
+    #[tokio::test]
     async fn a_command_the_broker_does_not_confirm_is_not_accepted() {
         // Nothing listens on port 1: no broker takes the command.
         let app = spawn_app_with(|settings| {

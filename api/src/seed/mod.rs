@@ -115,8 +115,14 @@ impl CommandDesk {
         &self.queue
     }
 
-    /// Accepts `command` durably: stored, and published when there is a broker (a
-    /// command the broker did not confirm is withdrawn: 503, nothing accepted).
+    /// Accepts `command` durably: stored, and published when there is a broker.
+    ///
+    /// A command the broker did not confirm answers 503. Without an idempotency key it is
+    /// withdrawn (the client was told nothing was accepted). With one it is kept, and the
+    /// client's retry publishes it again under the same id, as it does for any retry
+    /// that finds its command still pending: the broker may have stored a message whose
+    /// receipt was lost, or the process may have died between storing and publishing,
+    /// and the consumers take a command they have seen as a duplicate.
     async fn submit(&self, command: Command, options: CommandOptions) -> Result<Submitted, ApiError> {
         let payload = command.data();
         if contract::v1::commands::contains_nul(&payload) {
@@ -125,6 +131,7 @@ impl CommandDesk {
             return Err(ApiError::Domain(Box::new(NulInText)));
         }
         let command_id = Uuid::now_v7();
+        let keyed = options.idempotency.is_some();
         let submitted = self
             .queue
             .submit(NewCommand {
@@ -137,17 +144,36 @@ impl CommandDesk {
             .await
             .map_err(|error| match error {
                 SubmitError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
+                SubmitError::Raced => ApiError::StateConflict {
+                    code: "command.concurrent_submission",
+                    detail:
+                        "a request with the same Idempotency-Key was being submitted at the same time; retry"
+                            .into(),
+                },
                 SubmitError::Database(error) => error.into(),
             })?;
-        if let (Some(broker), Submitted::Accepted(record)) = (&self.broker, &submitted) {
-            let message = command.message(command_id, record.submitted_at);
-            if let Err(error) = broker.publish(&message).await {
-                tracing::warn!(%command_id, %error, "the broker did not take a command");
-                self.queue.withdraw(command_id).await?;
-                return Err(ApiError::Unavailable {
-                    detail: "the message broker did not confirm the command; retry shortly".into(),
-                });
+        let Some(broker) = &self.broker else {
+            return Ok(submitted);
+        };
+        let record = submitted.record();
+        if record.status != CommandStatus::Pending {
+            return Ok(submitted);
+        }
+        // A replayed command is published as first stored (its own ids inside).
+        let message = match &submitted {
+            Submitted::Accepted(_) => command.message(record.command_id, record.submitted_at),
+            Submitted::Replayed(_) => Command::from_data(&record.command_type, record.payload.clone())
+                .map_err(|error| ApiError::Internal(format!("a stored command cannot be read: {error}")))?
+                .message(record.command_id, record.submitted_at),
+        };
+        if let Err(error) = broker.publish(&message).await {
+            tracing::warn!(command_id = %record.command_id, %error, "the broker did not take a command");
+            if !keyed {
+                self.queue.withdraw(record.command_id).await?;
             }
+            return Err(ApiError::Unavailable {
+                detail: "the message broker did not confirm the command; retry shortly".into(),
+            });
         }
         Ok(submitted)
     }
