@@ -106,6 +106,7 @@ impl Application {
         let conversions = tracking
             .as_ref()
             .map(|tracking| Arc::new(tracking.conversion_commands()) as Arc<dyn RunCommand>);
+        let runs_conversions = conversions.is_some();
         let runner = Arc::new(SeedCommands::new(
             campaigns.clone(),
             partners.clone(),
@@ -124,19 +125,21 @@ impl Application {
                     spawn_outcome_consumer(consumer_settings, topics.outcome_subscription(), queue.clone());
                 let publisher = Arc::new(PulsarCommands::new(pulsar, topics));
                 let handles = vec![commands.handle(), outcomes.handle()];
-                (
-                    CommandDesk::brokered(queue, publisher, handles),
-                    vec![commands, outcomes],
-                )
+                let desk = CommandDesk::brokered(queue, publisher, handles);
+                (desk, vec![commands, outcomes])
             }
             CommandTransport::Embedded => {
                 // Owned with the projectors: stopped (its lease given up) or aborted with them.
                 let worker = CommandWorker::new(queue.clone(), runner);
                 let counters = worker.counters();
                 consumers.0.push(worker.spawn());
-                (CommandDesk::embedded(queue, counters), Vec::new())
+                (
+                    CommandDesk::embedded(queue, counters, runs_conversions),
+                    Vec::new(),
+                )
             }
         };
+        let desk = desk.with_request_timeout(settings.http.request_timeout);
         let state = AppState {
             campaigns,
             partners,

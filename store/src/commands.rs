@@ -10,7 +10,8 @@
 //!   service); the queue never knows what a command means.
 //! - [`CommandWorker`]: the embedded command queue (no broker): executes the `queued`
 //!   commands of this database in the order they were accepted, under the lease
-//!   `command-queue:embedded`, so one process at a time runs them. A crash loses nothing:
+//!   `command-queue:embedded` (renewed between commands), so one process at a time
+//!   runs them. A crash loses nothing:
 //!   a command stays `pending` until its outcome is stored, and a command run twice
 //!   (after a crash between its commit and its outcome) writes nothing new, because
 //!   runners execute it under an idempotency key made of its id.
@@ -431,23 +432,23 @@ impl CommandWorker {
     /// Runs the queue while the lease holds; gives it back when stopping.
     async fn lead(
         &self,
-        mut lease: Lease,
+        lease: Lease,
         stop: &mut watch::Receiver<bool>,
         backoff: &mut Backoff,
     ) -> Option<Lease> {
-        let mut renewed = tokio::time::Instant::now();
+        let mut held = Held {
+            lease,
+            renewed: tokio::time::Instant::now(),
+        };
         loop {
             if *stop.borrow() {
-                return Some(lease);
+                return Some(held.lease);
             }
-            if renewed.elapsed() >= RENEW_EVERY {
-                if let Err(error) = lease.renew(RENEW_EVERY).await {
-                    tracing::warn!(%error, "command queue: lease lost");
-                    return None;
-                }
-                renewed = tokio::time::Instant::now();
-            }
-            match self.round().await {
+            let round = match held.renew_if_due().await {
+                Ok(()) => self.round(&mut held).await,
+                Err(error) => Err(RoundError::LeaseLost(error.to_string())),
+            };
+            match round {
                 Ok(0) => {
                     backoff.reset();
                     let submitted = self.queue.submitted.notified();
@@ -458,7 +459,11 @@ impl CommandWorker {
                     }
                 }
                 Ok(_) => backoff.reset(),
-                Err(error) => {
+                Err(RoundError::LeaseLost(error)) => {
+                    tracing::warn!(%error, "command queue: lease lost");
+                    return None;
+                }
+                Err(RoundError::Failed(error)) => {
                     tracing::warn!(%error, "command queue: a round failed; backing off");
                     wait(stop, backoff.next_delay()).await;
                 }
@@ -467,16 +472,16 @@ impl CommandWorker {
     }
 
     /// Runs the pending commands, oldest first; how many got an outcome. Stops at the
-    /// first that cannot run now, so commands on one aggregate keep their order.
-    async fn round(&self) -> Result<usize, String> {
-        let pending = self
-            .queue
-            .storage
-            .pending(BATCH)
-            .await
-            .map_err(|error| error.to_string())?;
+    /// first that cannot run now, so commands on one aggregate keep their order. The
+    /// lease is renewed between commands: a slow round must not outlive it.
+    async fn round(&self, held: &mut Held) -> Result<usize, RoundError> {
+        let failed = |error: sqlx::Error| RoundError::Failed(error.to_string());
+        let pending = self.queue.storage.pending(BATCH).await.map_err(failed)?;
         let mut done = 0;
         for record in pending {
+            held.renew_if_due()
+                .await
+                .map_err(|error| RoundError::LeaseLost(error.to_string()))?;
             let command = CommandToRun {
                 command_id: record.command_id,
                 command_type: record.command_type,
@@ -484,21 +489,39 @@ impl CommandWorker {
             };
             let outcome = match self.runner.run(&command).await {
                 RunResult::Done(outcome) => outcome,
-                RunResult::Retry(cause) => return Err(cause),
+                RunResult::Retry(cause) => return Err(RoundError::Failed(cause)),
             };
             self.counters.received.fetch_add(1, Ordering::Relaxed);
-            if self
-                .queue
-                .complete(&command, &outcome)
-                .await
-                .map_err(|error| error.to_string())?
-            {
+            if self.queue.complete(&command, &outcome).await.map_err(failed)? {
                 self.counters.count(&outcome);
             }
             done += 1;
         }
         Ok(done)
     }
+}
+
+/// The worker's lease, and when it was last renewed.
+struct Held {
+    lease: Lease,
+    renewed: tokio::time::Instant,
+}
+
+impl Held {
+    async fn renew_if_due(&mut self) -> Result<(), crate::LeaseError> {
+        if self.renewed.elapsed() >= RENEW_EVERY {
+            self.lease.renew(RENEW_EVERY).await?;
+            self.renewed = tokio::time::Instant::now();
+        }
+        Ok(())
+    }
+}
+
+enum RoundError {
+    /// Another worker holds the queue now.
+    LeaseLost(String),
+    /// The database, or a command that cannot run yet: back off and try again.
+    Failed(String),
 }
 
 async fn wait(stop: &mut watch::Receiver<bool>, delay: Duration) {

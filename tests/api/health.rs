@@ -91,7 +91,7 @@ async fn spawn_without_database() -> String {
         projections,
         consistency_timeout: Duration::from_secs(1),
         relay: None,
-        commands: api::seed::CommandDesk::embedded(store::CommandQueue::new(&db), Default::default()),
+        commands: api::seed::CommandDesk::embedded(store::CommandQueue::new(&db), Default::default(), false),
         db,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -241,6 +241,22 @@ async fn shape_errors_answer_at_once() {
     )
     .await;
     assert_problem(app.get("/commands/not-a-uuid").await, 404, "command.not_found").await;
+    let inexact = SEED_CAMPAIGN.replace("10000", "12345678901234567.89");
+    let problem = assert_problem(
+        seed(&app, Method::POST, "/crear-campaign", &inexact, &[]).await,
+        400,
+        "request.invalid_field",
+    )
+    .await;
+    assert_eq!(problem["field"], "presupuesto");
+    let joining = r#"{"nombre": "A", "tipo": "influencer", "id_campaign": "not-a-campaign"}"#;
+    let problem = assert_problem(
+        seed(&app, Method::POST, "/crear-partner", joining, &[]).await,
+        400,
+        "request.invalid_field",
+    )
+    .await;
+    assert_eq!(problem["field"], "id_campaign");
     assert_problem(
         app.get(&format!("/commands/{}", uuid::Uuid::now_v7())).await,
         404,
@@ -316,6 +332,36 @@ async fn campaigns_are_cancelled_with_get_or_delete() {
     )
     .await;
     assert_eq!(outcome(&app, &unknown).await["problem"]["status"], 404);
+    // A HEAD (a link checker) cancels nothing.
+    let head = app
+        .request(
+            Method::HEAD,
+            &format!("/eliminar-campaign/{}", uuid::Uuid::now_v7()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 405);
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM commands WHERE command_type <> $1", "")
+            .await,
+        4
+    );
+}
+
+#[tokio::test]
+async fn without_a_tracking_service_a_conversion_is_refused_at_once() {
+    let app = spawn_app_with(|settings| settings.bus = alpes::settings::BusSettings::Off).await;
+    let body = r#"{"id_partner": "p-98765", "id_campana": "c"}"#;
+
+    let response = seed(&app, Method::POST, "/registrar-evento", body, &[]).await;
+
+    assert_problem(response, 503, "service.unavailable").await;
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM commands WHERE command_type <> $1", "")
+            .await,
+        0
+    );
 }
 
 #[tokio::test]

@@ -8,7 +8,6 @@ use contract::v1::commands::{
 use contract::v1::Money;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -20,7 +19,7 @@ pub struct SeedCampaign {
     #[schema(example = "Test")]
     pub nombre: String,
     /// The budget: a JSON number (`10000`, `10000.5`) or a decimal string, in `divisa`.
-    #[serde(deserialize_with = "number_or_text")]
+    #[serde(deserialize_with = "aggregates::money::amount_text")]
     #[schema(value_type = f64, example = 10000)]
     pub presupuesto: String,
     /// ISO 4217 currency code.
@@ -63,10 +62,9 @@ pub struct SeedPartner {
     #[serde(default)]
     #[schema(example = "Influencer de moda con 200k seguidores")]
     pub informacion_perfil: String,
-    /// A campaign the new partner joins.
+    /// A campaign the new partner joins (its id: a UUID).
     #[serde(default)]
-    #[schema(value_type = Option<Uuid>)]
-    pub id_campaign: Option<String>,
+    pub id_campaign: Option<Uuid>,
 }
 
 /// `POST /registrar-evento`: a conversion of a partner in a campaign.
@@ -114,7 +112,7 @@ impl SeedPartner {
             name: self.nombre,
             kind: self.tipo,
             profile: self.informacion_perfil,
-            join_campaign_id: self.id_campaign,
+            join_campaign_id: self.id_campaign.map(|id| id.to_string()),
         })
     }
 }
@@ -131,17 +129,6 @@ impl SeedConversion {
 
 /// The earliest and latest `fecha` taken: the years 1 to 9999, in epoch milliseconds.
 pub const FECHA_RANGE: std::ops::RangeInclusive<i64> = -62_135_596_800_000..=253_402_300_799_999;
-
-/// A budget as the seed sent it: any JSON number, or text, kept as its decimal text.
-/// Whether it is an amount of its currency is the domain's rule, checked when the
-/// command runs (a refusal is the command's outcome, as the native endpoint's 422).
-fn number_or_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    match Value::deserialize(deserializer)? {
-        Value::Number(number) => Ok(number.to_string()),
-        Value::String(text) => Ok(text),
-        _ => Err(de::Error::custom("expected a JSON number or a decimal string")),
-    }
-}
 
 /// Epoch milliseconds, as a whole JSON number (`1795341600000`, or `1.7953416e12`).
 fn epoch_millis<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {

@@ -30,7 +30,7 @@ use crate::reads::{Consistency, QueryParams};
 use crate::state::AppState;
 use aggregates::campaign::Campaign;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -48,7 +48,8 @@ use store::{
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-/// The longest `Prefer: wait=N` honoured.
+/// The longest `Prefer: wait=N` honoured (less if the server's request timeout would
+/// cut the wait short: [`CommandDesk::with_request_timeout`]).
 const MAX_WAIT: Duration = Duration::from_secs(30);
 
 pub(crate) fn router() -> Router<AppState> {
@@ -76,6 +77,10 @@ pub struct CommandDesk {
     queue: CommandQueue,
     broker: Option<Arc<dyn PublishCommand>>,
     consumers: Consumers,
+    /// Whether a conversion accepted here will run (a tracking service takes them).
+    runs_conversions: bool,
+    /// The longest wait `Prefer: wait` gets.
+    max_wait: Duration,
 }
 
 /// What runs the commands in this process, for `GET /command-consumers`.
@@ -88,12 +93,15 @@ enum Consumers {
 }
 
 impl CommandDesk {
-    /// Commands run by this database's embedded queue, whose worker counts in `counters`.
-    pub fn embedded(queue: CommandQueue, counters: Arc<CommandCounters>) -> Self {
+    /// Commands run by this database's embedded queue, whose worker counts in `counters`;
+    /// conversions only when `runs_conversions` (a tracking service in this process).
+    pub fn embedded(queue: CommandQueue, counters: Arc<CommandCounters>, runs_conversions: bool) -> Self {
         CommandDesk {
             queue,
             broker: None,
             consumers: Consumers::Embedded(counters),
+            runs_conversions,
+            max_wait: MAX_WAIT,
         }
     }
 
@@ -108,7 +116,20 @@ impl CommandDesk {
             queue,
             broker: Some(broker),
             consumers: Consumers::Pulsar(consumers),
+            // `alpes tracking` consumes them from their topic.
+            runs_conversions: true,
+            max_wait: MAX_WAIT,
         }
+    }
+
+    /// Keeps `Prefer: wait` within the server's request timeout (with a second to
+    /// spare to answer): a wait cut short by it would answer 503 for a command that was
+    /// accepted.
+    pub fn with_request_timeout(mut self, request_timeout: Duration) -> Self {
+        self.max_wait = request_timeout
+            .saturating_sub(Duration::from_secs(1))
+            .min(MAX_WAIT);
+        self
     }
 
     pub fn queue(&self) -> &CommandQueue {
@@ -264,9 +285,9 @@ pub struct SeedHeaders {
     idempotency_key: Option<String>,
 }
 
-/// `Prefer: wait=N`: how long to wait for the outcome. Preferences that cannot be
-/// honoured are ignored, as RFC 7240 asks.
-fn preferred_wait(headers: &HeaderMap) -> Option<u64> {
+/// `Prefer: wait=N`: how long to wait for the outcome, in seconds, at most `max`.
+/// Preferences that cannot be honoured are ignored, as RFC 7240 asks.
+fn preferred_wait(headers: &HeaderMap, max: Duration) -> Option<u64> {
     headers
         .get_all("prefer")
         .iter()
@@ -279,7 +300,7 @@ fn preferred_wait(headers: &HeaderMap) -> Option<u64> {
                 .then(|| value.trim().trim_matches('"').parse::<u64>().ok())?
         })
         .next()
-        .map(|seconds| seconds.min(MAX_WAIT.as_secs()))
+        .map(|seconds| seconds.min(max.as_secs()))
 }
 
 /// Accepts a command and answers `202` with where to follow it, or, when the client
@@ -297,7 +318,7 @@ async fn accept(
     };
     let command_id = record.command_id;
     let status_url = format!("/commands/{command_id}");
-    let mut response = match preferred_wait(headers) {
+    let mut response = match preferred_wait(headers, state.commands.max_wait) {
         Some(seconds) => {
             let waited = state
                 .commands
@@ -434,6 +455,13 @@ async fn seed_register_conversion(
     request: CommandRequest<LegacyJson<SeedConversion>>,
 ) -> Result<Response, ApiError> {
     let LegacyJson(body) = request.body;
+    if !state.commands.runs_conversions {
+        return Err(ApiError::Unavailable {
+            detail: "no tracking service takes conversions here: this process runs without its \
+                     bus (--no-relay) and no PULSAR_URL"
+                .into(),
+        });
+    }
     accept(&state, &headers, body.command(), request.options).await
 }
 
@@ -450,10 +478,16 @@ async fn seed_register_conversion(
         (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
 async fn seed_cancel_campaign(
     State(state): State<AppState>,
+    method: Method,
     id: AggregateId<Campaign>,
     headers: HeaderMap,
     request: CommandRequest<NoBody>,
 ) -> Result<Response, ApiError> {
+    // axum answers HEAD with the GET route; a HEAD (a link checker, a cache) must not
+    // cancel anything.
+    if method == Method::HEAD {
+        return Err(ApiError::MethodNotAllowed);
+    }
     accept(
         &state,
         &headers,
@@ -475,11 +509,12 @@ async fn seed_cancel_campaign(
         (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
 async fn seed_delete_campaign(
     state: State<AppState>,
+    method: Method,
     id: AggregateId<Campaign>,
     headers: HeaderMap,
     request: CommandRequest<NoBody>,
 ) -> Result<Response, ApiError> {
-    seed_cancel_campaign(state, id, headers, request).await
+    seed_cancel_campaign(state, method, id, headers, request).await
 }
 
 /// Lists campaigns: `GET /campaigns` under the name the seed's BFF proxied it.
@@ -635,7 +670,7 @@ mod tests {
     fn prefer(value: &str) -> Option<u64> {
         let mut headers = HeaderMap::new();
         headers.insert("prefer", HeaderValue::from_str(value).unwrap());
-        preferred_wait(&headers)
+        preferred_wait(&headers, MAX_WAIT)
     }
 
     #[test]
@@ -646,6 +681,9 @@ mod tests {
         assert_eq!(prefer("wait=3600"), Some(30));
         assert_eq!(prefer("wait=soon"), None);
         assert_eq!(prefer("return=minimal"), None);
-        assert_eq!(preferred_wait(&HeaderMap::new()), None);
+        assert_eq!(preferred_wait(&HeaderMap::new(), MAX_WAIT), None);
+        let mut headers = HeaderMap::new();
+        headers.insert("prefer", HeaderValue::from_static("wait=30"));
+        assert_eq!(preferred_wait(&headers, Duration::from_secs(9)), Some(9));
     }
 }

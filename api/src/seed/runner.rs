@@ -80,6 +80,8 @@ fn ran<E: DomainError>(result: Result<CommandOutcome, CommandError<E>>) -> Ran {
         Ok(outcome) => Ran::Answer(answer(&outcome)),
         Err(error) => match ApiError::from(error) {
             ApiError::Unavailable { detail } => Ran::Unavailable(detail),
+            // Concurrent writers kept winning: a client would retry, so the queue does.
+            ApiError::Conflict => Ran::Unavailable("the aggregate kept being modified concurrently".into()),
             error => Ran::Refused(problem(error)),
         },
     }
