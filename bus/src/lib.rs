@@ -45,9 +45,14 @@
 //!   ([`store::LogConsumer`], which owns the lease, the tail, backoff and stalling): encode,
 //!   send, await receipts, checkpoint.
 //! - [`status`]: [`RelayStatus`], what `GET /relay` shows.
+//! - [`commands`]: the seed front door's commands on Pulsar: their publisher, the
+//!   consumers of the command topics, the outcomes topic.
+//! - [`acks`]: when a Pulsar consumer acknowledges, batches included (the tracking
+//!   service's consumers and the command consumers).
 //! - `checkpoints`: the relay's row in `relay_checkpoints`, with each backend's statements
 //!   in `postgres/` and `sqlite/`.
 
+pub mod acks;
 mod checkpoints;
 pub mod commands;
 pub mod in_process;

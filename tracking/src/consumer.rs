@@ -37,10 +37,10 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::acks::{AckTracker, Settlement};
 use crate::config::TrackingConfig;
 use crate::storage::TrackingStore;
 use crate::view;
+use bus::acks::{AckTracker, Settlement};
 
 /// What a topic's consumer is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -48,7 +48,6 @@
 //! - [`consumer`]: the Pulsar consumers that feed the view, their status, and `handle`,
 //!   what a message does to the view (shared with the in-process feed).
 //! - [`in_process`]: [`TrackingSubscriber`], the view's feed from the in-process bus.
-//! - [`acks`]: when to acknowledge, batches included.
 //! - `commands`: [`ConversionCommands`], which runs the seed front door's conversion
 //!   commands as `POST /tracking/conversions` would.
 //! - [`command_consumer`]: the Pulsar consumer of those commands
@@ -67,7 +66,6 @@
 //! - Tables: `migrations/tracking/postgres/` and `migrations/tracking/sqlite/`, applied by
 //!   [`migrate`].
 
-pub mod acks;
 pub mod command_consumer;
 mod commands;
 pub mod config;

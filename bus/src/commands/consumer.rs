@@ -28,7 +28,6 @@ use chrono::{DateTime, Utc};
 use contract::v1::commands::{decode_envelope, Command};
 use futures::StreamExt;
 use pulsar::consumer::{InitialPosition, Message};
-use pulsar::proto::MessageIdData;
 use pulsar::{Consumer, ConsumerOptions, Pulsar, SubType, TokioExecutor};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -47,6 +46,7 @@ use super::outcomes::{OutcomeMessage, OutcomeSink};
 use super::producers::{Outgoing, Producers};
 use super::publisher::property;
 use super::topics::{dead_letter_topic, CommandSubscription};
+use crate::acks::{AckTracker, Settlement};
 use crate::pulsar_transport::PulsarSettings;
 
 /// How the consumers connect and back off.
@@ -436,7 +436,7 @@ impl TopicWorker {
 
     /// Consumes until a stop (`Ok`) or a consumer failure (`Err`: subscribe again).
     async fn consume(&mut self, consumer: &mut PulsarConsumer, backoff: &mut Backoff) -> Result<(), String> {
-        let mut batches = BatchAcks::default();
+        let mut acks = AckTracker::default();
         loop {
             let next = tokio::select! {
                 biased;
@@ -454,7 +454,9 @@ impl TopicWorker {
                 Processed::Stopping => return Ok(()),
             }
             let batch_size = message.metadata().num_messages_in_batch;
-            for id in batches.done(message.message_id().clone(), batch_size) {
+            // Processed means done (a command that failed has its outcome): acknowledged.
+            let settled = acks.processed(message.message_id().clone(), batch_size, true);
+            for id in settled.map(Settlement::into_ids).unwrap_or_default() {
                 // A lost acknowledgement only means a redelivery, which the runner and the
                 // sink take as a duplicate: logged, not retried.
                 if let Err(error) = consumer.ack_with_id(&message.topic, id).await {
@@ -582,41 +584,6 @@ impl TopicWorker {
     }
 }
 
-/// When to acknowledge: a single message at once; the messages of a batch once all of
-/// them are done (acknowledging one acknowledges the whole entry).
-#[derive(Default)]
-struct BatchAcks {
-    open: HashMap<(u64, u64, i32), Vec<MessageIdData>>,
-}
-
-/// Partly done batches beyond this are forgotten (a reconnection in the middle of them:
-/// the broker redelivers them whole).
-const MAX_OPEN_BATCHES: usize = 1_000;
-
-impl BatchAcks {
-    fn done(&mut self, id: MessageIdData, batch_size: Option<i32>) -> Vec<MessageIdData> {
-        let size = batch_size
-            .and_then(|size| usize::try_from(size).ok())
-            .unwrap_or(1);
-        let Some(index) = id.batch_index.filter(|_| size > 1) else {
-            return vec![id];
-        };
-        let entry = (id.ledger_id, id.entry_id, id.partition.unwrap_or(-1));
-        if index == 0 {
-            self.open.remove(&entry);
-        }
-        if self.open.len() >= MAX_OPEN_BATCHES {
-            self.open.clear();
-        }
-        let done = self.open.entry(entry).or_default();
-        done.push(id);
-        if done.len() < size {
-            return Vec::new();
-        }
-        self.open.remove(&entry).unwrap_or_default()
-    }
-}
-
 /// Resolves once a stop is requested; never if the [`CommandConsumers`] was dropped.
 async fn stop_requested(stop: &mut watch::Receiver<bool>) {
     if stop.wait_for(|&stop| stop).await.is_err() {
@@ -627,26 +594,6 @@ async fn stop_requested(stop: &mut watch::Receiver<bool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn id(entry_id: u64, batch_index: Option<i32>) -> MessageIdData {
-        MessageIdData {
-            ledger_id: 1,
-            entry_id,
-            batch_index,
-            ..MessageIdData::default()
-        }
-    }
-
-    #[test]
-    fn single_messages_are_acknowledged_at_once_and_batches_together() {
-        let mut acks = BatchAcks::default();
-        assert_eq!(acks.done(id(1, None), None), vec![id(1, None)]);
-        assert!(acks.done(id(2, Some(0)), Some(2)).is_empty());
-        assert_eq!(
-            acks.done(id(2, Some(1)), Some(2)),
-            vec![id(2, Some(0)), id(2, Some(1))]
-        );
-    }
 
     #[test]
     fn an_unreadable_message_names_its_command_when_it_can() {

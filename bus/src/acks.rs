@@ -25,6 +25,15 @@ pub enum Settlement {
     Nack(Vec<MessageIdData>),
 }
 
+impl Settlement {
+    /// The messages it is about.
+    pub fn into_ids(self) -> Vec<MessageIdData> {
+        match self {
+            Settlement::Ack(ids) | Settlement::Nack(ids) => ids,
+        }
+    }
+}
+
 /// Batches seen in part, by entry.
 #[derive(Debug, Default)]
 pub struct AckTracker {
