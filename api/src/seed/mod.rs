@@ -45,7 +45,7 @@ use store::{
     CommandCounters, CommandCounts, CommandOptions, CommandQueue, CommandRecord, CommandStatus, NewCommand,
     SubmitError, Submitted,
 };
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{IntoParams, IntoResponses, ToSchema};
 use uuid::Uuid;
 
 /// The longest `Prefer: wait=N` honoured (less if the server's request timeout would
@@ -270,6 +270,59 @@ impl From<CommandRecord> for CommandStatusResponse {
     }
 }
 
+/// The answers of the seed routes that take a body (documentation only).
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+enum SeedCommandAnswers {
+    /// Accepted; `Location` names its status.
+    #[response(status = 202, headers(("Location" = String, description = "/commands/{command_id}"),
+        ("Idempotent-Replayed" = String, description = "`true`: a retry with the same Idempotency-Key, answered with the first command")))]
+    Accepted(CommandReceipt),
+    /// `Prefer: wait`, and the outcome came in time.
+    #[response(status = 200, headers(("Location" = String, description = "/commands/{command_id}"),
+        ("Preference-Applied" = String, description = "`wait=N`, the wait honoured"),
+        ("Idempotent-Replayed" = String, description = "`true`: a retry with the same Idempotency-Key, answered with the first command")))]
+    Done(CommandStatusResponse),
+    /// A malformed body.
+    #[response(status = 400)]
+    BadRequest(Problem),
+    #[response(status = 413)]
+    TooLarge(Problem),
+    /// Not a JSON body.
+    #[response(status = 415)]
+    NotJson(Problem),
+    /// The `Idempotency-Key` was used for another request, or text holds a NUL character.
+    #[response(status = 422)]
+    Refused(Problem),
+    /// The database, or the broker, did not take the command.
+    #[response(status = 503)]
+    Unavailable(Problem),
+}
+
+/// The answers of `/eliminar-campaign/{id}` (documentation only).
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+enum CancelAnswers {
+    /// Accepted; `Location` names its status.
+    #[response(status = 202, headers(("Location" = String, description = "/commands/{command_id}"),
+        ("Idempotent-Replayed" = String, description = "`true`: a retry with the same Idempotency-Key, answered with the first command")))]
+    Accepted(CommandReceipt),
+    /// `Prefer: wait`, and the outcome came in time.
+    #[response(status = 200, headers(("Location" = String, description = "/commands/{command_id}"),
+        ("Preference-Applied" = String, description = "`wait=N`, the wait honoured"),
+        ("Idempotent-Replayed" = String, description = "`true`: a retry with the same Idempotency-Key, answered with the first command")))]
+    Done(CommandStatusResponse),
+    /// The id is not a campaign's (not a UUID).
+    #[response(status = 404)]
+    NotFound(Problem),
+    /// The `Idempotency-Key` was used for another request.
+    #[response(status = 422)]
+    Refused(Problem),
+    /// The database, or the broker, did not take the command.
+    #[response(status = 503)]
+    Unavailable(Problem),
+}
+
 /// The headers the seed routes read (documentation only: the handlers read them).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
@@ -361,14 +414,7 @@ fn receipt(command_id: Uuid, status_url: &str) -> Response {
 /// Registers a campaign (topic `comando-registrar-campaign`), as the seed's BFF did.
 #[utoipa::path(post, path = "/crear-campaign", tag = "seed", request_body = SeedCampaign,
     params(SeedHeaders),
-    responses(
-        (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
-            headers(("Location" = String, description = "/commands/{command_id}"))),
-        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse,
-            headers(("Location" = String, description = "/commands/{command_id}"),
-                ("Preference-Applied" = String, description = "`wait=N`, the wait honoured"))),
-        (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
-        (status = 422, body = Problem), (status = 503, body = Problem)))]
+    responses(SeedCommandAnswers))]
 async fn seed_create_campaign(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -381,14 +427,7 @@ async fn seed_create_campaign(
 /// The same as `POST /crear-campaign` (the name the seed's code served).
 #[utoipa::path(post, path = "/registrar-campaign", tag = "seed", request_body = SeedCampaign,
     params(SeedHeaders),
-    responses(
-        (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
-            headers(("Location" = String, description = "/commands/{command_id}"))),
-        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse,
-            headers(("Location" = String, description = "/commands/{command_id}"),
-                ("Preference-Applied" = String, description = "`wait=N`, the wait honoured"))),
-        (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
-        (status = 422, body = Problem), (status = 503, body = Problem)))]
+    responses(SeedCommandAnswers))]
 async fn seed_register_campaign(
     state: State<AppState>,
     headers: HeaderMap,
@@ -401,14 +440,7 @@ async fn seed_register_campaign(
 /// joins that campaign, and the outcome names both results.
 #[utoipa::path(post, path = "/crear-partner", tag = "seed", request_body = SeedPartner,
     params(SeedHeaders),
-    responses(
-        (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
-            headers(("Location" = String, description = "/commands/{command_id}"))),
-        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse,
-            headers(("Location" = String, description = "/commands/{command_id}"),
-                ("Preference-Applied" = String, description = "`wait=N`, the wait honoured"))),
-        (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
-        (status = 422, body = Problem), (status = 503, body = Problem)))]
+    responses(SeedCommandAnswers))]
 async fn seed_create_partner(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -421,14 +453,7 @@ async fn seed_create_partner(
 /// The same as `POST /crear-partner` (the name the seed's code served).
 #[utoipa::path(post, path = "/registrar-partner", tag = "seed", request_body = SeedPartner,
     params(SeedHeaders),
-    responses(
-        (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
-            headers(("Location" = String, description = "/commands/{command_id}"))),
-        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse,
-            headers(("Location" = String, description = "/commands/{command_id}"),
-                ("Preference-Applied" = String, description = "`wait=N`, the wait honoured"))),
-        (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
-        (status = 422, body = Problem), (status = 503, body = Problem)))]
+    responses(SeedCommandAnswers))]
 async fn seed_register_partner(
     state: State<AppState>,
     headers: HeaderMap,
@@ -441,14 +466,7 @@ async fn seed_register_partner(
 /// `comando-registrar-evento-conversion`).
 #[utoipa::path(post, path = "/registrar-evento", tag = "seed", request_body = SeedConversion,
     params(SeedHeaders),
-    responses(
-        (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
-            headers(("Location" = String, description = "/commands/{command_id}"))),
-        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse,
-            headers(("Location" = String, description = "/commands/{command_id}"),
-                ("Preference-Applied" = String, description = "`wait=N`, the wait honoured"))),
-        (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
-        (status = 422, body = Problem), (status = 503, body = Problem)))]
+    responses(SeedCommandAnswers))]
 async fn seed_register_conversion(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -469,13 +487,7 @@ async fn seed_register_conversion(
 /// a `GET`.
 #[utoipa::path(get, path = "/eliminar-campaign/{id}", tag = "seed",
     params(("id" = Uuid, Path, description = "Campaign id"), SeedHeaders),
-    responses(
-        (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
-            headers(("Location" = String, description = "/commands/{command_id}"))),
-        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse,
-            headers(("Location" = String, description = "/commands/{command_id}"),
-                ("Preference-Applied" = String, description = "`wait=N`, the wait honoured"))),
-        (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+    responses(CancelAnswers))]
 async fn seed_cancel_campaign(
     State(state): State<AppState>,
     method: Method,
@@ -500,13 +512,7 @@ async fn seed_cancel_campaign(
 /// The same as `GET /eliminar-campaign/{id}`.
 #[utoipa::path(delete, path = "/eliminar-campaign/{id}", tag = "seed",
     params(("id" = Uuid, Path, description = "Campaign id"), SeedHeaders),
-    responses(
-        (status = 202, description = "Accepted; `Location` names its status", body = CommandReceipt,
-            headers(("Location" = String, description = "/commands/{command_id}"))),
-        (status = 200, description = "`Prefer: wait` and the outcome came in time", body = CommandStatusResponse,
-            headers(("Location" = String, description = "/commands/{command_id}"),
-                ("Preference-Applied" = String, description = "`wait=N`, the wait honoured"))),
-        (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+    responses(CancelAnswers))]
 async fn seed_delete_campaign(
     state: State<AppState>,
     method: Method,
