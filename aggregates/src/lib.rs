@@ -10,6 +10,8 @@
 //! # Layout
 //!
 //! - [`error`]: the [`DomainError`] trait every rejection implements, and its [`ErrorCategory`];
+//! - [`moment`]: [`moment::Moment`], a point in time as clients send one (RFC 3339 or
+//!   epoch milliseconds).
 //! - [`money`]: [`Money`] and ISO 4217 [`Currency`];
 //! - [`partner_kind`]: [`PartnerKind`], shared by partners and campaign participants;
 //! - [`campaign`]: the [`Campaign`] aggregate;
@@ -20,6 +22,7 @@
 
 pub mod campaign;
 pub mod error;
+pub mod moment;
 pub mod money;
 pub mod partner;
 pub mod partner_kind;

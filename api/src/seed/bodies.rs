@@ -1,6 +1,7 @@
 //! The seed system's request bodies, exactly as its clients send them (Spanish field
 //! names), and the v1 command each becomes.
 
+use aggregates::moment::Moment;
 use chrono::{DateTime, Utc};
 use contract::v1::commands::{
     CancelCampaign, Command, Participant, RegisterCampaign, RegisterConversion, RegisterPartner,
@@ -74,7 +75,7 @@ pub struct SeedConversion {
     pub id_partner: String,
     pub id_campana: String,
     /// When it happened, in epoch milliseconds (years 1 to 9999); now if absent.
-    #[serde(default, deserialize_with = "epoch_millis")]
+    #[serde(default, deserialize_with = "fecha")]
     #[schema(value_type = Option<i64>, example = 1795341600000i64)]
     pub fecha: Option<DateTime<Utc>>,
 }
@@ -130,27 +131,18 @@ impl SeedConversion {
 /// The earliest and latest `fecha` taken: the years 1 to 9999, in epoch milliseconds.
 pub const FECHA_RANGE: std::ops::RangeInclusive<i64> = -62_135_596_800_000..=253_402_300_799_999;
 
-/// Epoch milliseconds, as a whole JSON number (`1795341600000`, or `1.7953416e12`).
-fn epoch_millis<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+/// `fecha` as a moment of the years 1 to 9999 (the tracking service's range); epoch
+/// milliseconds as the seed sent it, or an RFC 3339 date-time.
+fn fecha<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let Some(Moment(moment)) = Option::<Moment>::deserialize(deserializer)? else {
         return Ok(None);
     };
-    let millis = number
-        .as_i64()
-        // Whole and within the range: the cast is exact.
-        .or_else(|| {
-            number
-                .as_f64()
-                .filter(|v| v.fract() == 0.0 && v.abs() < 9.0e15)
-                .map(|v| v as i64)
-        })
-        .filter(|millis| FECHA_RANGE.contains(millis))
-        .ok_or_else(|| {
-            de::Error::custom(format!(
-                "{number} is not whole epoch milliseconds within the years 1 to 9999"
-            ))
-        })?;
-    Ok(DateTime::from_timestamp_millis(millis))
+    if !FECHA_RANGE.contains(&moment.timestamp_millis()) {
+        return Err(de::Error::custom(format!(
+            "{moment} is not within the years 1 to 9999"
+        )));
+    }
+    Ok(Some(moment))
 }
 
 /// Cancels a campaign, as the seed's `GET /eliminar-campaign/{id}` deleted it.

@@ -5,12 +5,12 @@
 //! first record, unchanged, and records nothing: clients retry safely.
 
 use aggregates::error::DomainError;
+use aggregates::moment::Moment;
 use aggregates::Money;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Datelike, Utc};
-use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -32,7 +32,7 @@ pub struct ClickBody {
     pub partner_id: String,
     /// When it happened; now if absent.
     #[serde(default)]
-    pub occurred_at: Option<OccurredAt>,
+    pub occurred_at: Option<Moment>,
     /// The client's own id for it, for safe retries.
     #[serde(default)]
     pub external_id: Option<String>,
@@ -45,7 +45,7 @@ pub struct ConversionBody {
     pub campaign_id: String,
     pub partner_id: String,
     #[serde(default)]
-    pub occurred_at: Option<OccurredAt>,
+    pub occurred_at: Option<Moment>,
     #[serde(default)]
     pub external_id: Option<String>,
     /// What the conversion was worth, if known.
@@ -68,51 +68,6 @@ pub struct MoneyBody {
 pub struct MoneyOut {
     pub amount: String,
     pub currency: String,
-}
-
-/// A moment given as an RFC 3339 date-time (`"2026-11-22T10:00:00Z"`) or as epoch
-/// milliseconds (`1795341600000`, what the seed's clients send as `fecha`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OccurredAt(pub DateTime<Utc>);
-
-impl<'de> Deserialize<'de> for OccurredAt {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Moment;
-        const EXPECTED: &str = "an RFC 3339 date-time such as \"2026-11-22T10:00:00Z\" or epoch milliseconds";
-        fn from_millis<E: de::Error>(millis: i64) -> Result<OccurredAt, E> {
-            DateTime::from_timestamp_millis(millis)
-                .map(OccurredAt)
-                .ok_or_else(|| E::custom(format!("{millis} is out of range for epoch milliseconds")))
-        }
-        impl Visitor<'_> for Moment {
-            type Value = OccurredAt;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(EXPECTED)
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<OccurredAt, E> {
-                DateTime::parse_from_rfc3339(v.trim())
-                    .map(|moment| OccurredAt(moment.with_timezone(&Utc)))
-                    .map_err(|error| E::custom(format!("{v:?} is not {EXPECTED}: {error}")))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<OccurredAt, E> {
-                from_millis(v)
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<OccurredAt, E> {
-                let millis = i64::try_from(v).map_err(|_| E::custom(format!("{v} is out of range")))?;
-                from_millis(millis)
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<OccurredAt, E> {
-                // 1.7e12 arrives as a float; a fraction of a millisecond is not a moment we keep.
-                if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15 {
-                    // Whole and within ±9e15: the cast is exact.
-                    from_millis(v as i64)
-                } else {
-                    Err(E::custom(format!("{v} is not whole epoch milliseconds")))
-                }
-            }
-        }
-        deserializer.deserialize_any(Moment)
-    }
 }
 
 impl From<Amount> for MoneyOut {
@@ -201,7 +156,7 @@ impl Tracked {
     fn check(
         campaign_id: String,
         partner_id: String,
-        occurred_at: Option<OccurredAt>,
+        occurred_at: Option<Moment>,
         external_id: Option<String>,
     ) -> Result<Self, TrackingError> {
         for (field, id) in [("campaign_id", &campaign_id), ("partner_id", &partner_id)] {
@@ -334,7 +289,7 @@ pub(crate) async fn record_commanded_conversion(
     let tracked = Tracked::check(
         campaign_id,
         partner_id,
-        occurred_at.map(OccurredAt),
+        occurred_at.map(Moment),
         Some(command_id.to_string()),
     )?;
     Ok(record_checked_conversion(store, &tracked, None).await?.into())
@@ -417,39 +372,6 @@ async fn check_eligible(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn occurred_at(json: &str) -> Result<OccurredAt, serde_json::Error> {
-        serde_json::from_str(json)
-    }
-
-    #[test]
-    fn occurred_at_accepts_rfc3339_and_epoch_milliseconds() {
-        let expected = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(occurred_at(r#""2026-11-22T10:00:00Z""#).unwrap().0, expected);
-        assert_eq!(occurred_at(r#""2026-11-22T11:00:00+01:00""#).unwrap().0, expected);
-        let millis = expected.timestamp_millis();
-        assert_eq!(occurred_at(&millis.to_string()).unwrap().0, expected);
-        assert_eq!(occurred_at(&format!("{millis}.0")).unwrap().0, expected);
-    }
-
-    #[test]
-    fn occurred_at_refuses_anything_else_without_panicking() {
-        for json in [
-            r#""yesterday""#,
-            r#""2026-11-22""#,
-            "1.5",
-            "1e300",
-            "18446744073709551615",
-            "-9223372036854775808",
-            "true",
-            "[]",
-            "{}",
-        ] {
-            assert!(occurred_at(json).is_err(), "{json}");
-        }
-    }
 
     fn eligibility(campaign: Option<&str>, taking_part: Option<bool>, partner: Option<&str>) -> Eligibility {
         Eligibility {
