@@ -48,6 +48,8 @@ pub enum BusSettings {
 /// alone, whether or not this process relays: every process that accepts commands must
 /// hand them to the same place.
 #[derive(Debug, Clone, Default)]
+// Built once at startup: the size of the unused variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum CommandTransport {
     /// No `PULSAR_URL`: the database's embedded command queue, run in this process.
     #[default]
