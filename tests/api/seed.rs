@@ -585,7 +585,68 @@ mod with_pulsar {
         assert_eq!(status["type"], "alpes.command.register-conversion.v1");
         assert!(status["conversion_id"].is_string(), "{status}");
         assert_eq!(status["partner_id"], "p-54321");
+        // In alpes tracking's own stats, over its HTTP API.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tracking_address = format!("http://{}", listener.local_addr().unwrap());
+        let router = service.router();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let stats: Value = app
+            .client
+            .get(format!(
+                "{tracking_address}/tracking/campaigns/{campaign_id}/stats"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(stats["conversions"]["count"], 1, "{stats}");
         service.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_command_writes_nothing_new_and_keeps_its_first_outcome() {
+        let broker = TestBroker::start().await;
+        let app = spawn_with(&broker).await;
+        let topics = CommandTopics::default();
+        let command_id = receipt(seed(&app, Method::POST, "/crear-campaign", SEED_CAMPAIGN, &[]).await).await;
+        let first = succeeded(&app, &command_id).await;
+        let events = app.count_events().await;
+
+        // The same message again, as a broker redelivers it (or a producer resends it).
+        let sent = broker
+            .wait_for_messages(&topics.register_campaign, 1, Duration::from_secs(10))
+            .await;
+        let message: contract::v1::commands::CommandMessage<Value> =
+            serde_json::from_slice(&sent[0].payload).unwrap();
+        let publisher =
+            bus::commands::PulsarCommands::new(bus::PulsarSettings::new(broker.url()), topics.clone());
+        bus::PublishCommand::publish(&publisher, &message).await.unwrap();
+
+        // Consumed (the topic's backlog drains), and nothing changed.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while broker.messages(&topics.register_campaign).len() < 2
+            || broker.backlog(&topics.register_campaign, "sub-com-registrar-campaign") != Some(0)
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the redelivery was not consumed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let consumers = app.get_json("/command-consumers").await;
+        let campaigns = consumers["consumers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|figures| figures["name"] == topics.register_campaign.as_str())
+            .cloned()
+            .unwrap();
+        assert_eq!(campaigns["received"], 2, "{consumers}");
+        assert_eq!(app.count_events().await, events);
+        let again = app.get_json(&format!("/commands/{command_id}")).await;
+        assert_eq!(again, first);
     }
 
     #[tokio::test]
