@@ -25,9 +25,7 @@
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use pulsar::consumer::{DeadLetterPolicy, InitialPosition, Message};
-use pulsar::{
-    ConnectionRetryOptions, Consumer, ConsumerOptions, OperationRetryOptions, Pulsar, SubType, TokioExecutor,
-};
+use pulsar::{Consumer, ConsumerOptions, Pulsar, SubType, TokioExecutor};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -224,21 +222,14 @@ impl TopicWorker {
     }
 
     async fn subscribe(&self) -> Result<(Pulsar<TokioExecutor>, PulsarConsumer), pulsar::Error> {
-        let client = Pulsar::builder(self.config.pulsar_url.clone(), TokioExecutor)
-            .with_connection_retry_options(ConnectionRetryOptions {
-                min_backoff: Duration::from_millis(50),
-                max_backoff: Duration::from_secs(1),
-                max_retries: 3,
-                connection_timeout: self.config.connection_timeout,
-                ..ConnectionRetryOptions::default()
-            })
-            .with_operation_retry_options(OperationRetryOptions {
-                operation_timeout: self.config.operation_timeout,
-                retry_delay: Duration::from_millis(200),
-                max_retries: Some(10),
-            })
-            .build()
-            .await?;
+        // The same client, timeouts and short retries as every Pulsar client of ours.
+        let client = bus::PulsarSettings {
+            connection_timeout: self.config.connection_timeout,
+            operation_timeout: self.config.operation_timeout,
+            ..bus::PulsarSettings::new(self.config.pulsar_url.clone())
+        }
+        .client()
+        .await?;
         let consumer = client
             .consumer()
             .with_topic(&self.topic)
