@@ -64,6 +64,21 @@ async fn receipt(response: reqwest::Response) -> String {
     id
 }
 
+/// Registers the seed's documented campaign and waits for it: its id.
+async fn seed_campaign(app: &TestApp) -> String {
+    let response = seed(
+        app,
+        Method::POST,
+        "/crear-campaign",
+        SEED_CAMPAIGN,
+        &[("prefer", "wait=10")],
+    )
+    .await;
+    let status: Value = response.json().await.unwrap();
+    assert_eq!(status["status"], "succeeded", "{status}");
+    status["aggregate_id"].as_str().unwrap().to_owned()
+}
+
 /// The command's status once it is no longer pending.
 async fn outcome(app: &TestApp, command_id: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -302,16 +317,7 @@ async fn an_idempotency_key_answers_the_first_command() {
 #[tokio::test]
 async fn campaigns_are_cancelled_with_get_or_delete() {
     let app = spawn_app().await;
-    let created = seed(
-        &app,
-        Method::POST,
-        "/crear-campaign",
-        SEED_CAMPAIGN,
-        &[("prefer", "wait=10")],
-    )
-    .await;
-    let created: Value = created.json().await.unwrap();
-    let campaign_id = created["aggregate_id"].as_str().unwrap();
+    let campaign_id = seed_campaign(&app).await;
 
     let cancelled = receipt(app.get(&format!("/eliminar-campaign/{campaign_id}")).await).await;
     let cancelled = succeeded(&app, &cancelled).await;
@@ -367,16 +373,7 @@ async fn without_a_tracking_service_a_conversion_is_refused_at_once() {
 #[tokio::test]
 async fn a_seed_conversion_is_recorded_by_the_tracking_service() {
     let app = spawn_app().await;
-    let created = seed(
-        &app,
-        Method::POST,
-        "/crear-campaign",
-        SEED_CAMPAIGN,
-        &[("prefer", "wait=10")],
-    )
-    .await;
-    let created: Value = created.json().await.unwrap();
-    let campaign_id = created["aggregate_id"].as_str().unwrap().to_owned();
+    let campaign_id = seed_campaign(&app).await;
     accepted(app.post(&format!("/campaigns/{campaign_id}/activate")).await, 200).await;
     let body =
         json!({"id_partner": "p-98765", "id_campana": campaign_id, "fecha": 1795341600000i64}).to_string();
@@ -553,16 +550,7 @@ mod with_pulsar {
             CommandConsumerSettings::new(broker.url()),
             &CommandTopics::default(),
         );
-        let created = seed(
-            &app,
-            Method::POST,
-            "/crear-campaign",
-            SEED_CAMPAIGN,
-            &[("prefer", "wait=10")],
-        )
-        .await;
-        let created: Value = created.json().await.unwrap();
-        let campaign_id = created["aggregate_id"].as_str().unwrap().to_owned();
+        let campaign_id = seed_campaign(&app).await;
         accepted(app.post(&format!("/campaigns/{campaign_id}/activate")).await, 200).await;
         let body = json!({"id_partner": "p-54321", "id_campana": campaign_id}).to_string();
 
