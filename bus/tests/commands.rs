@@ -174,25 +174,6 @@ async fn drained(broker: &TestBroker, topic: &str, subscription: &str) {
     .await;
 }
 
-async fn publish_raw(broker: &TestBroker, topic: &str, payload: &[u8]) {
-    let client = pulsar::Pulsar::builder(broker.url(), pulsar::TokioExecutor)
-        .build()
-        .await
-        .expect("a client");
-    let mut producer = client
-        .producer()
-        .with_topic(topic)
-        .build()
-        .await
-        .expect("a producer");
-    producer
-        .send_non_blocking(payload.to_vec())
-        .await
-        .expect("sent")
-        .await
-        .expect("a receipt");
-}
-
 #[tokio::test]
 async fn published_commands_are_consumed_and_their_outcomes_stored() {
     let broker = TestBroker::start().await;
@@ -301,14 +282,14 @@ async fn poison_messages_are_dead_lettered_and_the_consumer_keeps_going() {
     let consumers = serve.consumers(&broker);
     let topic = serve.topics.register_campaign.clone();
 
-    publish_raw(&broker, &topic, b"not json").await;
+    broker.publish(&topic, b"not json").await;
     let unknown_id = Uuid::now_v7();
     let unknown = serde_json::json!({
         "specversion": "1.0", "id": unknown_id, "source": "/elsewhere",
         "type": "alpes.command.launch-rocket.v1", "time": Utc::now(),
         "datacontenttype": "application/json", "data": {"rocket": "r-1"},
     });
-    publish_raw(&broker, &topic, unknown.to_string().as_bytes()).await;
+    broker.publish(&topic, unknown.to_string().as_bytes()).await;
     let good = register_campaign("c-1");
     PulsarCommands::new(pulsar_settings(&broker), serve.topics.clone())
         .publish(&good)
@@ -532,7 +513,7 @@ async fn outcomes_of_commands_run_elsewhere_come_back_through_the_outcomes_topic
     .await;
 
     // An unreadable outcome message is dead-lettered, and the consumer goes on.
-    publish_raw(&broker, &serve.topics.outcomes, b"{}").await;
+    broker.publish(&serve.topics.outcomes, b"{}").await;
     let again = Command::RegisterConversion(RegisterConversion {
         campaign_id: "c-1".into(),
         partner_id: "p-2".into(),

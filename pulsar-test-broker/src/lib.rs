@@ -272,6 +272,28 @@ impl TestBroker {
         self.lock().redeliver_all(topic, subscription)
     }
 
+    /// Publishes `payload` on `topic` through a client of the `pulsar` crate, as any
+    /// producer would (for tests that need a message no code of theirs would send: an
+    /// unreadable one); returns once the broker has confirmed it.
+    pub async fn publish(&self, topic: &str, payload: &[u8]) {
+        let client = pulsar::Pulsar::builder(self.url(), pulsar::TokioExecutor)
+            .build()
+            .await
+            .expect("a client of the test broker");
+        let mut producer = client
+            .producer()
+            .with_topic(topic)
+            .build()
+            .await
+            .expect("a producer on the test broker");
+        producer
+            .send_non_blocking(payload.to_vec())
+            .await
+            .expect("sent")
+            .await
+            .expect("a receipt");
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Broker> {
         lock(&self.inner.broker)
     }

@@ -72,7 +72,7 @@ async fn conversion_commands_are_run_and_their_outcomes_published() {
     // A redelivery: the same command again.
     commands.publish(&good).await.expect("published again");
     let poison = topics.register_conversion.clone();
-    publisher_raw(&broker, &poison, b"not json").await;
+    broker.publish(&poison, b"not json").await;
 
     let published = broker
         .wait_for_messages(&topics.outcomes, 3, Duration::from_secs(20))
@@ -132,23 +132,4 @@ async fn the_status_shows_no_command_consumer_until_one_is_started() {
     let status = tracking.status().await;
     assert!(status.get("command_consumers").is_none(), "{status}");
     tracking.service.shutdown().await;
-}
-
-async fn publisher_raw(broker: &TestBroker, topic: &str, payload: &[u8]) {
-    let client = pulsar::Pulsar::builder(broker.url(), pulsar::TokioExecutor)
-        .build()
-        .await
-        .expect("a client");
-    let mut producer = client
-        .producer()
-        .with_topic(topic)
-        .build()
-        .await
-        .expect("a producer");
-    producer
-        .send_non_blocking(payload.to_vec())
-        .await
-        .expect("sent")
-        .await
-        .expect("a receipt");
 }
