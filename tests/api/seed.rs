@@ -79,6 +79,26 @@ async fn seed_campaign(app: &TestApp) -> String {
     status["aggregate_id"].as_str().unwrap().to_owned()
 }
 
+/// The outcome of a seed conversion, submitted until it succeeds: the tracking service
+/// learns of the campaign's activation from the bus a moment after the command, and until
+/// then refuses the conversion (the only failure expected meanwhile).
+async fn conversion_once_tracked(app: &TestApp, body: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let command_id = receipt(seed(app, Method::POST, "/registrar-evento", body, &[]).await).await;
+        let status = outcome(app, &command_id).await;
+        if status["status"] == "succeeded" {
+            return status;
+        }
+        assert_eq!(
+            status["problem"]["code"], "tracking.campaign_not_active",
+            "{status}"
+        );
+        assert!(tokio::time::Instant::now() < deadline, "never tracked: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The command's status once it is no longer pending.
 async fn outcome(app: &TestApp, command_id: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -378,28 +398,7 @@ async fn a_seed_conversion_is_recorded_by_the_tracking_service() {
     let body =
         json!({"id_partner": "p-98765", "id_campana": campaign_id, "fecha": 1795341600000i64}).to_string();
 
-    // The tracking service learns of the activation from the bus: retry until it has.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        let response = seed(
-            &app,
-            Method::POST,
-            "/registrar-evento",
-            &body,
-            &[("prefer", "wait=10")],
-        )
-        .await;
-        let status: Value = response.json().await.unwrap();
-        if status["status"] == "succeeded" {
-            break status;
-        }
-        assert_eq!(
-            status["problem"]["code"], "tracking.campaign_not_active",
-            "{status}"
-        );
-        assert!(tokio::time::Instant::now() < deadline, "never tracked: {status}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = conversion_once_tracked(&app, &body).await;
 
     assert_eq!(status["type"], "alpes.command.register-conversion.v1");
     assert!(status["conversion_id"].is_string(), "{status}");
@@ -554,21 +553,7 @@ mod with_pulsar {
         accepted(app.post(&format!("/campaigns/{campaign_id}/activate")).await, 200).await;
         let body = json!({"id_partner": "p-54321", "id_campana": campaign_id}).to_string();
 
-        // Retried until the tracking service has consumed the activation.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            let command_id = receipt(seed(&app, Method::POST, "/registrar-evento", &body, &[]).await).await;
-            let status = outcome(&app, &command_id).await;
-            if status["status"] == "succeeded" {
-                break status;
-            }
-            assert_eq!(
-                status["problem"]["code"], "tracking.campaign_not_active",
-                "{status}"
-            );
-            assert!(tokio::time::Instant::now() < deadline, "never tracked: {status}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let status = conversion_once_tracked(&app, &body).await;
 
         assert_eq!(status["type"], "alpes.command.register-conversion.v1");
         assert!(status["conversion_id"].is_string(), "{status}");
