@@ -46,6 +46,9 @@ enum SeedCommandAnswers {
     /// The `Idempotency-Key` was used for another request, or text holds a NUL character.
     #[response(status = 422)]
     Refused(Problem),
+    /// A request with the same `Idempotency-Key` was being submitted at the same time.
+    #[response(status = 409)]
+    Conflict(Problem),
     /// The database, or the broker, did not take the command.
     #[response(status = 503)]
     Unavailable(Problem),
@@ -70,6 +73,9 @@ enum CancelAnswers {
     /// The `Idempotency-Key` was used for another request.
     #[response(status = 422)]
     Refused(Problem),
+    /// A request with the same `Idempotency-Key` was being submitted at the same time.
+    #[response(status = 409)]
+    Conflict(Problem),
     /// The database, or the broker, did not take the command.
     #[response(status = 503)]
     Unavailable(Problem),
