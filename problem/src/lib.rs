@@ -79,6 +79,9 @@ pub struct Problem {
     // A header of the answer, not part of the body (nor of the schema).
     #[serde(skip)]
     retry_after: Option<u64>,
+    // With 401 and 403: the `WWW-Authenticate` challenge (RFC 6750), a header too.
+    #[serde(skip)]
+    challenge: Option<String>,
 }
 
 impl Problem {
@@ -95,6 +98,7 @@ impl Problem {
             projection: None,
             checkpoint: None,
             retry_after: None,
+            challenge: None,
         }
     }
 
@@ -115,6 +119,13 @@ impl Problem {
     /// Tells the client to retry after `seconds`, in a `Retry-After` header.
     pub fn retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
+        self
+    }
+
+    /// Tells the client how to authenticate, in a `WWW-Authenticate` header
+    /// (`Bearer realm="alpes", error="invalid_token"`).
+    pub fn with_challenge(mut self, challenge: impl Into<String>) -> Self {
+        self.challenge = Some(challenge.into());
         self
     }
 
@@ -199,11 +210,15 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let retry_after = self.retry_after;
+        let challenge = self.challenge.clone();
         let mut response = (self.status, axum::Json(self)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         if let Some(seconds) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(challenge) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
         response
     }
