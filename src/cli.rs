@@ -4,11 +4,12 @@
 
 use crate::server::{HttpSettings, DEFAULT_POSTGRES_RATE_LIMIT};
 use crate::settings::{
-    parse_duration, parse_timeout, BusSettings, CommandTransport, DatabaseSettings, Settings,
+    parse_duration, parse_timeout, AuthSettings, BusSettings, CommandTransport, DatabaseSettings, Settings,
 };
 use crate::startup::Application;
 use crate::telemetry::LogFormat;
 use anyhow::Context;
+use auth::{KeySource, Principal, Role, TokenSettings};
 use clap::{Args, Parser, Subcommand};
 use projections::ProjectorSettings;
 use secrecy::SecretString;
@@ -48,6 +49,166 @@ pub enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+    /// Bearer tokens for the API.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a token signed with the configured secret (ALPES_JWT_SECRET, or the
+    /// embedded default's secret in --data-dir).
+    Issue(IssueArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// What the token may do: admin, brand, partner, tracker or reader.
+    #[arg(long, value_parser = parse_role)]
+    pub role: Role,
+    /// The brand a brand token acts for.
+    #[arg(long, required_if_eq("role", "brand"))]
+    pub brand_id: Option<String>,
+    /// The partner a partner token acts for (the partner's id).
+    #[arg(long, required_if_eq("role", "partner"))]
+    pub partner_id: Option<String>,
+    /// The token's subject, as the event log records it (default: `cli-<role>`).
+    #[arg(long)]
+    pub sub: Option<String>,
+    /// How long the token is valid (e.g. 24h, 30m, 3600s).
+    #[arg(long, default_value = "24h", value_parser = parse_ttl)]
+    pub ttl: Duration,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// The embedded default's data directory, where its secret is.
+    #[arg(long, env = "ALPES_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, hide = true)]
+    pub database_url: Option<SecretString>,
+}
+
+/// How requests prove who they are (`alpes serve`, `alpes tracking`, `alpes token`).
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// HS256 secret the bearer tokens are signed with (at least 32 bytes).
+    #[arg(
+        long,
+        env = "ALPES_JWT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "jwt_public_key"
+    )]
+    pub jwt_secret: Option<SecretString>,
+    /// An identity provider's public key (PEM; Ed25519 for EdDSA, or RSA for RS256):
+    /// tokens are verified with it, and issued by the provider.
+    #[arg(long, env = "ALPES_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+    /// The `iss` tokens must have, when set.
+    #[arg(long, env = "ALPES_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// The `aud` tokens must name, when set.
+    #[arg(long, env = "ALPES_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// No authentication at all (development only): every request acts as an admin,
+    /// and the server listens on loopback only.
+    #[arg(long, env = "ALPES_INSECURE_NO_AUTH", conflicts_with_all = ["jwt_secret", "jwt_public_key"])]
+    pub insecure_no_auth: bool,
+}
+
+/// The seed's front door for legacy clients (`alpes serve`).
+#[derive(Debug, Clone, Args)]
+pub struct BffArgs {
+    /// Keep the seed's BFF routes (`/crear-campaign`, ...) open to requests without a
+    /// token, for legacy clients on a private network; they act as --bff-subject.
+    #[arg(long, env = "ALPES_BFF_OPEN")]
+    pub bff_open: bool,
+    /// The subject those requests act as, as the event log records it.
+    #[arg(long, env = "ALPES_BFF_SUBJECT", default_value = "legacy-bff")]
+    pub bff_subject: String,
+    /// The role those requests act with.
+    #[arg(long, env = "ALPES_BFF_ROLE", default_value = "admin", value_parser = parse_role)]
+    pub bff_role: Role,
+    /// The brand they act for, with --bff-role brand.
+    #[arg(long, env = "ALPES_BFF_BRAND_ID")]
+    pub bff_brand_id: Option<String>,
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text.trim())
+        .ok_or_else(|| format!("'{text}' is not a role: admin, brand, partner, tracker or reader"))
+}
+
+/// A token's lifetime: `24h`, `30m`, or what [`parse_timeout`] reads.
+fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let hours_or_minutes = |suffix: char, seconds: u64| {
+        text.strip_suffix(suffix)
+            .and_then(|number| number.trim().parse::<u64>().ok())
+            .filter(|number| *number > 0)
+            .map(|number| Duration::from_secs(number * seconds))
+    };
+    hours_or_minutes('h', 3600)
+        .or_else(|| hours_or_minutes('m', 60).filter(|_| !text.ends_with("ms")))
+        .map_or_else(|| parse_timeout(text), Ok)
+}
+
+impl AuthArgs {
+    /// The settings: the configured key; without one, the embedded default's secret in
+    /// `data_dir` on SQLite, and a refusal on Postgres (a shared deployment must not run
+    /// open by accident).
+    pub fn settings(self, backend: Backend, data_dir: &std::path::Path) -> anyhow::Result<AuthSettings> {
+        if self.insecure_no_auth {
+            return Ok(AuthSettings::Off);
+        }
+        let key = match (self.jwt_secret, self.jwt_public_key) {
+            (Some(secret), _) => Some(KeySource::Secret(secret)),
+            (None, Some(path)) => {
+                let pem = std::fs::read(&path)
+                    .with_context(|| format!("reading the JWT public key {}", path.display()))?;
+                Some(KeySource::PublicKey { path, pem })
+            }
+            (None, None) => None,
+        };
+        match (key, backend) {
+            (Some(key), _) => Ok(AuthSettings::Tokens(TokenSettings {
+                key,
+                issuer: self.jwt_issuer,
+                audience: self.jwt_audience,
+            })),
+            (None, Backend::Sqlite) => Ok(AuthSettings::EmbeddedSecret {
+                data_dir: data_dir.to_owned(),
+                issuer: self.jwt_issuer,
+                audience: self.jwt_audience,
+            }),
+            (None, Backend::Postgres) => anyhow::bail!(
+                "no token key is configured: on Postgres, set ALPES_JWT_SECRET (at least 32 bytes, \
+                 e.g. `openssl rand -base64 32`) or ALPES_JWT_PUBLIC_KEY (an identity provider's \
+                 public key); or, for a development server on this machine only, pass \
+                 --insecure-no-auth"
+            ),
+        }
+    }
+}
+
+impl BffArgs {
+    /// The principal the open BFF routes act as, when they are open.
+    pub fn legacy_principal(self) -> anyhow::Result<Option<Principal>> {
+        if !self.bff_open {
+            return Ok(None);
+        }
+        let principal = Principal {
+            brand_id: self.bff_brand_id,
+            ..Principal::new(self.bff_subject, self.bff_role)
+        };
+        match principal.role {
+            Role::Brand if principal.brand_id.is_none() => {
+                anyhow::bail!("--bff-role brand needs --bff-brand-id (ALPES_BFF_BRAND_ID)")
+            }
+            Role::Partner => anyhow::bail!("--bff-role partner is not supported: the BFF acted for brands"),
+            _ => Ok(Some(principal)),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +268,10 @@ pub struct ServeArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub http: HttpArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub bff: BffArgs,
 }
 
 /// The HTTP server's limits and protections (`alpes serve` and `alpes tracking`).
@@ -236,6 +401,8 @@ pub struct TrackingArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub http: HttpArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
 }
 
 /// The topics of the seed front door's commands (`alpes serve` publishes them and runs
@@ -302,8 +469,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .unwrap_or_else(|| Command::Serve(ServeArgs::parse_from_env()));
     match command {
         Command::Serve(args) => {
+            let backend = args.database.clone().settings().backend()?;
+            let auth = args.auth.settings(backend, &args.database.data_dir)?;
+            let legacy_principal = args.bff.legacy_principal()?;
             let database = args.database.settings();
             let settings = Settings {
+                auth,
+                legacy_principal,
                 http: args.http.settings(database.backend()?),
                 bind: args.bind,
                 aggregate_cache_capacity: args.aggregate_cache,
@@ -336,12 +508,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 dead_letter_topic: args.dead_letter_topic,
                 ..tracking::TrackingConfig::new(args.pulsar_url)
             };
+            let auth = args.auth.settings(
+                args.database.clone().settings().backend()?,
+                &args.database.data_dir,
+            )?;
             let database = args.database.settings();
             let http = args.http.settings(database.backend()?);
             let command_topics = args.command_topics.into();
-            crate::services::tracking(database, args.bind, config, command_topics, http).await
+            crate::services::tracking(database, args.bind, config, command_topics, http, auth).await
         }
         Command::Projections { command } => crate::operations::projections(command).await,
+        Command::Token {
+            command: TokenCommand::Issue(args),
+        } => crate::operations::issue_token(args),
         Command::Migrate(args) => {
             let database = args.settings();
             let db = database.open().await?;

@@ -1,10 +1,13 @@
 //! `alpes projections status|rebuild`: operating the read models from a terminal,
-//! straight against the database (no server needed).
+//! straight against the database (no server needed); `alpes token issue`: a bearer
+//! token signed with the configured secret.
 
-use crate::cli::ProjectionsCommand;
+use crate::cli::{IssueArgs, ProjectionsCommand};
 use anyhow::bail;
+use auth::{Issuer, Principal, Role};
 use projections::rebuild::{self, RebuildProgress};
 use projections::{Projections, ProjectorSettings};
+use secrecy::ExposeSecret;
 use std::io::Write;
 use store::LogWaker;
 
@@ -84,4 +87,27 @@ fn show_progress(name: &str, progress: &RebuildProgress) {
         progress.events_per_second
     );
     let _ = std::io::stderr().flush();
+}
+
+/// Prints a token for the principal `args` describe, signed with the configured secret
+/// (or the embedded default's, generated if this is the first use).
+pub fn issue_token(args: IssueArgs) -> anyhow::Result<()> {
+    let backend = match &args.database_url {
+        Some(url) => store::Backend::of_url(url.expose_secret()).ok_or_else(|| {
+            anyhow::anyhow!("DATABASE_URL must start with postgres://, postgresql:// or sqlite://")
+        })?,
+        None => store::Backend::Sqlite,
+    };
+    let Some(tokens) = args.auth.settings(backend, &args.data_dir)?.tokens()? else {
+        bail!("authentication is off (--insecure-no-auth): there is no token to issue");
+    };
+    let sub = args.sub.unwrap_or_else(|| format!("cli-{}", args.role));
+    let principal = Principal {
+        brand_id: args.brand_id.filter(|_| args.role == Role::Brand),
+        partner_id: args.partner_id.filter(|_| args.role == Role::Partner),
+        ..Principal::new(sub, args.role)
+    };
+    let token = Issuer::new(&tokens.settings)?.issue(&principal, args.ttl)?;
+    println!("{token}");
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! (or instead of) `alpes serve`.
 
 use crate::server::HttpSettings;
-use crate::settings::DatabaseSettings;
+use crate::settings::{AuthSettings, DatabaseSettings};
 use crate::startup::shutdown_signal;
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -30,7 +30,11 @@ pub async fn tracking(
     config: tracking::TrackingConfig,
     command_topics: bus::commands::CommandTopics,
     http: HttpSettings,
+    auth: AuthSettings,
 ) -> anyhow::Result<()> {
+    // The same tokens as `alpes serve`'s.
+    let authentication = crate::startup::authentication(&auth, None)?;
+    let bind = crate::startup::listen_address(bind, &authentication);
     // Its own tables only: its database need not hold the event log or the read models.
     let db = database_settings.connect().await?;
     tracking::migrate(&db)
@@ -46,7 +50,7 @@ pub async fn tracking(
         .await
         .with_context(|| format!("binding {bind}"))?;
     tracing::info!(address = %listener.local_addr()?, "tracking service listening");
-    serve_tracking(listener, &service, &http, shutdown_signal()).await?;
+    serve_tracking(listener, &service, &authentication, &http, shutdown_signal()).await?;
     service.shutdown().await;
     Ok(())
 }
@@ -56,8 +60,9 @@ pub async fn tracking(
 pub async fn serve_tracking(
     listener: tokio::net::TcpListener,
     service: &tracking::TrackingService,
+    authentication: &auth::Authentication,
     http: &HttpSettings,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    crate::server::serve(listener, service.router(), http, shutdown).await
+    crate::server::serve(listener, service.router(authentication), http, shutdown).await
 }

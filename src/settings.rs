@@ -1,11 +1,12 @@
 //! Typed configuration, read from flags and environment variables by [`crate::cli`].
 
 use crate::server::HttpSettings;
+use auth::{KeySource, Principal, TokenSettings};
 use bus::PulsarSettings;
 use projections::ProjectorSettings;
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use store::{Backend, Database};
 
@@ -29,6 +30,11 @@ pub struct Settings {
     pub commands: CommandTransport,
     /// The HTTP server's limits and protections (timeouts, caps, rate limit, CORS).
     pub http: HttpSettings,
+    /// How requests prove who they are.
+    pub auth: AuthSettings,
+    /// Who the seed's front door acts as for requests without a token, when its routes
+    /// are kept open for legacy clients (`ALPES_BFF_OPEN`).
+    pub legacy_principal: Option<Principal>,
 }
 
 /// The message bus of `alpes serve`.
@@ -210,5 +216,60 @@ mod database_tests {
             max_connections: 1,
         };
         assert!(settings.backend().is_err());
+    }
+}
+
+/// How requests prove who they are (the `auth` crate).
+#[derive(Debug, Clone)]
+pub enum AuthSettings {
+    /// Tokens verified with a configured key (`ALPES_JWT_SECRET` or
+    /// `ALPES_JWT_PUBLIC_KEY`).
+    Tokens(TokenSettings),
+    /// The embedded default, with no key configured: HS256 with the secret kept in
+    /// `data_dir` (generated on the first start).
+    EmbeddedSecret {
+        data_dir: PathBuf,
+        issuer: Option<String>,
+        audience: Option<String>,
+    },
+    /// `--insecure-no-auth`: no authentication; the server binds to loopback only.
+    Off,
+}
+
+/// The token settings in force, and whether this call generated the embedded secret.
+pub struct LoadedTokens {
+    pub settings: TokenSettings,
+    /// Where the secret was just generated (the first start), if it was.
+    pub generated: Option<PathBuf>,
+}
+
+impl AuthSettings {
+    /// The token settings (reading, or on the first start generating, the embedded
+    /// secret); `None` when authentication is off.
+    pub fn tokens(&self) -> anyhow::Result<Option<LoadedTokens>> {
+        use anyhow::Context;
+        match self {
+            AuthSettings::Off => Ok(None),
+            AuthSettings::Tokens(settings) => Ok(Some(LoadedTokens {
+                settings: settings.clone(),
+                generated: None,
+            })),
+            AuthSettings::EmbeddedSecret {
+                data_dir,
+                issuer,
+                audience,
+            } => {
+                let secret = auth::load_or_create_secret(data_dir)
+                    .with_context(|| format!("reading the JWT secret in {}", data_dir.display()))?;
+                Ok(Some(LoadedTokens {
+                    settings: TokenSettings {
+                        key: KeySource::Secret(secret.secret),
+                        issuer: issuer.clone(),
+                        audience: audience.clone(),
+                    },
+                    generated: secret.created.then_some(secret.path),
+                }))
+            }
+        }
     }
 }

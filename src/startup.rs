@@ -2,12 +2,13 @@
 //! shutdown signal. Tests build it on port 0 and talk to it over HTTP.
 
 use crate::server::HttpSettings;
-use crate::settings::{BusSettings, CommandTransport, DatabaseSettings, Settings};
+use crate::settings::{AuthSettings, BusSettings, CommandTransport, DatabaseSettings, Settings};
 use aggregates::campaign::Campaign;
 use aggregates::partner::Partner;
 use anyhow::Context;
 use api::seed::{CommandDesk, SeedCommands};
 use api::AppState;
+use auth::{Authentication, Issuer, Principal, Role, Verifier};
 use bus::commands::{
     spawn_command_consumers, spawn_outcome_consumer, CommandConsumerSettings, CommandConsumers,
     PulsarCommands,
@@ -16,7 +17,9 @@ use bus::{PulsarTransport, Relay, RelayConfig, RelayTask};
 use projections::{Projections, Projector};
 use secrecy::ExposeSecret;
 use sqlx::migrate::MigrateDatabase;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 use store::{AlpesEventStore, CommandExecutor, EventLog};
 use store::{CommandQueue, CommandWorker, ConsumerTask, LogWaker, RunCommand};
 use tokio::net::TcpListener;
@@ -45,6 +48,8 @@ impl Application {
     /// executors, projectors, relay and bus, and binds the listener (so the port is
     /// known before serving starts).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let authentication = authentication(&settings.auth, settings.legacy_principal.clone())?;
+        let bind = listen_address(settings.bind, &authentication);
         let db = settings.database.open().await?;
         if matches!(settings.bus, BusSettings::InProcess) {
             // The in-process tracking service keeps its tables in this database: its
@@ -153,13 +158,13 @@ impl Application {
         // served on this listener.
         let extra = tracking
             .as_ref()
-            .map(TrackingService::routes_only)
+            .map(|tracking| tracking.routes_only(&authentication))
             .unwrap_or_default();
-        let router = api::router_with(state, extra);
+        let router = api::router_with(state, &authentication, extra);
 
-        let listener = TcpListener::bind(settings.bind)
+        let listener = TcpListener::bind(bind)
             .await
-            .with_context(|| format!("binding {}", settings.bind))?;
+            .with_context(|| format!("binding {bind}"))?;
         tracing::info!(address = %listener.local_addr()?, "listening");
         Ok(Self {
             listener,
@@ -207,6 +212,53 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// How long the admin token printed on the embedded default's first start is valid.
+const FIRST_START_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The services' authentication, from its settings. On the embedded default's first
+/// start (its secret just generated) it prints a ready admin token to the terminal
+/// (not to the logs, which are kept and shipped; later tokens come from
+/// `alpes token issue`).
+pub fn authentication(settings: &AuthSettings, legacy: Option<Principal>) -> anyhow::Result<Authentication> {
+    let Some(tokens) = settings.tokens()? else {
+        tracing::warn!(
+            "authentication is OFF (--insecure-no-auth): every request acts as an admin; \
+             listening on loopback only"
+        );
+        return Ok(Authentication::insecure_off());
+    };
+    let mut authentication = Authentication::tokens(Verifier::new(&tokens.settings)?);
+    if let Some(path) = &tokens.generated {
+        let admin = Principal::new("first-start-admin", Role::Admin);
+        let token = Issuer::new(&tokens.settings)?.issue(&admin, FIRST_START_TOKEN_TTL)?;
+        println!(
+            "\nFirst start: generated the token signing secret {} (mode 0600).\n\
+             An admin token, valid for 24 hours (more with `alpes token issue --role admin`):\n\n\
+             ALPES_TOKEN={token}\n",
+            path.display()
+        );
+    }
+    if let Some(legacy) = legacy {
+        tracing::warn!(
+            sub = %legacy.sub,
+            role = %legacy.role,
+            "the seed's BFF routes are open without a token (ALPES_BFF_OPEN): such requests act as this principal"
+        );
+        authentication = authentication.with_legacy_principal(legacy);
+    }
+    Ok(authentication)
+}
+
+/// Where to listen: `bind`, except that with authentication off only this machine may
+/// connect (loopback, same port).
+pub fn listen_address(bind: SocketAddr, authentication: &Authentication) -> SocketAddr {
+    if authentication.is_off() && !bind.ip().is_loopback() {
+        tracing::warn!(%bind, "authentication is off: listening on 127.0.0.1 instead");
+        return SocketAddr::new(Ipv4Addr::LOCALHOST.into(), bind.port());
+    }
+    bind
 }
 
 /// The tasks that follow the database (the projectors, the command queue's worker):

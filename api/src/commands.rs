@@ -1,13 +1,15 @@
 //! What every command endpoint shares: its answer, its headers and how it runs.
 
+use crate::access::Visible;
 use crate::error::ApiError;
 use crate::extract::{Addressable, AggregateId};
 use aggregates::DomainError;
+use auth::Principal;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cqrs_es::Aggregate;
 use serde::Serialize;
-use store::{CommandExecutor, CommandOptions, CommandOutcome};
+use store::{CommandError, CommandExecutor, CommandOptions, CommandOutcome};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -81,20 +83,57 @@ fn body(outcome: &CommandOutcome) -> CommandAccepted {
 
 /// Runs `command` on the aggregate `id` names and answers what it committed (`200 OK`):
 /// every command on an existing aggregate, with a body or without (the transitions,
-/// `POST /campaigns/{id}/activate`, are nothing else). An id that is not a UUID is
-/// the 404 of an unknown one.
+/// `POST /campaigns/{id}/activate`, are nothing else). An id that is not a UUID, or an
+/// aggregate `principal` may not see, is the 404 of an unknown one.
 pub async fn execute<A>(
     executor: &CommandExecutor<A>,
     id: AggregateId<A>,
     command: A::Command,
     options: CommandOptions,
+    principal: &Principal,
 ) -> Result<Response, ApiError>
 where
-    A: Addressable + Aggregate + Clone + 'static,
+    A: Addressable + Visible + Aggregate + Clone + 'static,
     A::Command: Clone,
     A::Error: DomainError,
 {
     let id = id.uuid()?.to_string();
-    let outcome = executor.execute(&id, command, options).await?;
+    let outcome = execute_as(executor, &id, command, options, principal)
+        .await
+        .map_err(refusal::<A>)?;
     Ok(accepted(outcome, None))
+}
+
+/// The answer to a command that did not commit; an aggregate the caller may not see
+/// answers what the domain answers for one that does not exist.
+pub fn refusal<A>(error: CommandError<A::Error>) -> ApiError
+where
+    A: Addressable + Aggregate,
+    A::Error: DomainError,
+{
+    match error {
+        CommandError::NotVisible => A::absent(),
+        other => other.into(),
+    }
+}
+
+/// Runs `command` on the aggregate `id` if `principal` may see it; one it may not is
+/// refused exactly as an aggregate that does not exist is (the domain's own 404).
+pub async fn execute_as<A>(
+    executor: &CommandExecutor<A>,
+    id: &str,
+    command: A::Command,
+    options: CommandOptions,
+    principal: &Principal,
+) -> Result<CommandOutcome, CommandError<A::Error>>
+where
+    A: Addressable + Visible + Aggregate + Clone + 'static,
+    A::Command: Clone,
+    A::Error: DomainError,
+{
+    executor
+        .execute_visible(id, command, options, |aggregate: &A| {
+            aggregate.visible_to(id, principal)
+        })
+        .await
 }

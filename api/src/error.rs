@@ -87,6 +87,8 @@ pub enum ApiError {
     HandlerTimeout {
         limit: Duration,
     },
+    /// No token, a token that does not verify (401), or a role that may not (403).
+    Auth(auth::AuthError),
     /// Anything else: logged, answered opaquely.
     Internal(String),
 }
@@ -192,6 +194,7 @@ impl ApiError {
                 ),
             )
             .retry_after(RETRY_SOON),
+            Auth(refused) => refused.problem(),
             Internal(cause) => Problem::internal(cause),
         }
     }
@@ -212,8 +215,20 @@ impl<E: DomainError> From<CommandError<E>> for ApiError {
             }
             CommandError::Conflict { .. } => ApiError::Conflict,
             CommandError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
+            // Handlers answer their aggregate's own 404 (`commands::execute`); this is
+            // the same answer without the aggregate's name.
+            CommandError::NotVisible => ApiError::NotFound {
+                code: "aggregate.not_found",
+                detail: "nothing exists with this id".into(),
+            },
             CommandError::Store(store) => store.into(),
         }
+    }
+}
+
+impl From<auth::AuthError> for ApiError {
+    fn from(error: auth::AuthError) -> Self {
+        ApiError::Auth(error)
     }
 }
 

@@ -4,6 +4,7 @@
 //! parameters by name ([`PathParams`]) and aggregate ids ([`AggregateId`]).
 
 use crate::error::ApiError;
+use auth::Principal;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
@@ -21,11 +22,13 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest accepted `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
-/// A command request: its JSON body (when the endpoint takes one) and the options
-/// its headers ask for (`If-Match`, `Idempotency-Key`).
+/// A command request: its JSON body (when the endpoint takes one), the options its
+/// headers ask for (`If-Match`, `Idempotency-Key`), and who sends it, whom the events
+/// it causes name in their metadata (the audit trail).
 pub struct CommandRequest<T> {
     pub body: T,
     pub options: CommandOptions,
+    pub principal: Principal,
 }
 
 /// Marker body for commands that take none (`POST /campaigns/{id}/activate`): any
@@ -146,6 +149,9 @@ where
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let headers = request.headers().clone();
+        let principal = request.extensions().get::<Principal>().cloned().ok_or_else(|| {
+            ApiError::Internal("a command route is not behind the authentication guard".into())
+        })?;
         let expected_version = if_match(&headers)?;
         let idempotency_key = idempotency_key(&headers)?;
 
@@ -162,21 +168,28 @@ where
 
         let idempotency = idempotency_key.map(|key| IdempotencyClaim {
             key,
-            request_hash: fingerprint(&method, &path, &canonical),
+            request_hash: fingerprint(&method, &path, &canonical, &principal.sub),
         });
         let options = CommandOptions {
             expected_version,
             idempotency,
+            metadata: principal.audit_metadata().into_iter().collect(),
             ..CommandOptions::default()
         };
-        Ok(CommandRequest { body, options })
+        Ok(CommandRequest {
+            body,
+            options,
+            principal,
+        })
     }
 }
 
-/// SHA-256 of what makes two requests "the same request" for an idempotency key.
-fn fingerprint(method: &Method, path: &str, canonical_body: &str) -> Vec<u8> {
+/// SHA-256 of what makes two requests "the same request" for an idempotency key: the
+/// same request by the same subject (another subject's request under the same key is
+/// refused rather than answered with the first one's outcome).
+fn fingerprint(method: &Method, path: &str, canonical_body: &str, subject: &str) -> Vec<u8> {
     let mut hasher = Sha256::new();
-    for part in [method.as_str(), path, canonical_body] {
+    for part in [method.as_str(), path, canonical_body, subject] {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
@@ -256,6 +269,15 @@ pub trait Addressable {
         ApiError::NotFound {
             code: Self::NOT_FOUND,
             detail: format!("no {} with id '{id}'", Self::NAME),
+        }
+    }
+
+    /// The 404 the domain answers to a command on an aggregate that does not exist,
+    /// word for word: the answer to one the caller may not see.
+    fn absent() -> ApiError {
+        ApiError::NotFound {
+            code: Self::NOT_FOUND,
+            detail: format!("no {} exists with this id", Self::NAME),
         }
     }
 }
@@ -353,16 +375,33 @@ mod tests {
     }
 
     #[test]
-    fn the_fingerprint_ignores_key_order_and_spacing_but_not_the_path() {
+    fn the_fingerprint_ignores_key_order_and_spacing_but_not_the_path_or_the_subject() {
         let canonical = |body: &str| {
             serde_json::from_str::<serde_json::Value>(body)
                 .unwrap()
                 .to_string()
         };
-        let a = fingerprint(&Method::POST, "/partners", &canonical(r#"{"a":1, "b":2}"#));
-        let b = fingerprint(&Method::POST, "/partners", &canonical(r#"{ "b":2,"a":1 }"#));
-        let c = fingerprint(&Method::POST, "/campaigns", &canonical(r#"{"a":1,"b":2}"#));
+        let a = fingerprint(
+            &Method::POST,
+            "/partners",
+            &canonical(r#"{"a":1, "b":2}"#),
+            "alice",
+        );
+        let b = fingerprint(
+            &Method::POST,
+            "/partners",
+            &canonical(r#"{ "b":2,"a":1 }"#),
+            "alice",
+        );
+        let c = fingerprint(
+            &Method::POST,
+            "/campaigns",
+            &canonical(r#"{"a":1,"b":2}"#),
+            "alice",
+        );
+        let d = fingerprint(&Method::POST, "/partners", &canonical(r#"{"a":1, "b":2}"#), "bob");
         assert_eq!(a, b);
         assert_ne!(a, c);
+        assert_ne!(a, d);
     }
 }

@@ -4,7 +4,13 @@
 //! aggregate's new version and the global position of its last event. Every error is
 //! an RFC 9457 problem (`application/problem+json`) with a stable `code`.
 //!
+//! Every route but `/health`, `/ready` and `/openapi.json` needs a bearer token
+//! (the `auth` crate); [`access`] says which roles may call each route and what each
+//! role sees within it.
+//!
 //! # Layout
+//! - [`access`]: the access rule of every route ([`access::RULES`]) and what each role
+//!   may see (a brand its own campaigns, a partner itself).
 //! - [`campaigns`], [`partners`]: one module per resource, each with its `router()`,
 //!   split into `commands` (write side) and `queries` (read models).
 //! - [`seed`]: the seed system's front door (`POST /crear-campaign`, ...): its routes,
@@ -26,6 +32,7 @@
 //! request before it gets here: the request id, protective headers, rate and
 //! concurrency limits, timeouts.
 
+pub mod access;
 pub mod admin;
 pub mod campaigns;
 pub mod commands;
@@ -42,6 +49,7 @@ pub mod state;
 pub use error::ApiError;
 pub use state::AppState;
 
+use auth::Authentication;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::HeaderName;
 use axum::response::{IntoResponse, Response};
@@ -56,21 +64,23 @@ use tracing::Level;
 /// answers given before a request reaches this router (429, 503 at once, 408).
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole API, ready to serve.
-pub fn router(state: AppState) -> Router {
-    router_with(state, Router::new())
+/// The whole API, ready to serve, its routes behind `authentication`.
+pub fn router(state: AppState, authentication: &Authentication) -> Router {
+    router_with(state, authentication, Router::new())
 }
 
-/// The API with `extra` routes served beside it (the in-process tracking service's),
-/// under the same fallbacks and request layers.
-pub fn router_with(state: AppState, extra: Router) -> Router {
-    Router::new()
+/// The API with `extra` routes served beside it (the in-process tracking service's,
+/// guarded by their own rules), under the same fallbacks and request layers.
+pub fn router_with(state: AppState, authentication: &Authentication, extra: Router) -> Router {
+    let routes = Router::new()
         .merge(campaigns::router())
         .merge(partners::router())
         .merge(admin::router())
         .merge(seed::router())
         .merge(health::router())
-        .merge(openapi::router())
+        .merge(openapi::router());
+    authentication
+        .protect(routes, access::RULES)
         .with_state(state)
         .merge(extra)
         .fallback(|| async { ApiError::RouteNotFound })

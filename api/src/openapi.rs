@@ -20,8 +20,9 @@
 use crate::campaigns::{commands as campaign_commands, queries as campaign_queries};
 use crate::partners::{commands as partner_commands, queries as partner_queries};
 use crate::state::AppState;
-use crate::{admin, commands, error, health, money, seed};
+use crate::{access, admin, commands, error, health, money, seed};
 use aggregates::money::Currency;
+use auth::{Access, Role};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
@@ -40,7 +41,7 @@ use utoipa::OpenApi;
         campaign_queries::list_campaigns, campaign_queries::get_campaign, campaign_queries::campaign_events,
         partner_commands::register_partner, partner_commands::update_profile, partner_commands::suspend,
         partner_commands::reinstate, partner_commands::deactivate,
-        partner_queries::list_partners, partner_queries::get_partner,
+        partner_queries::list_partners, partner_queries::get_partner, partner_queries::partner_events,
         admin::projection_status, admin::relay_status, admin::rebuild_projection, admin::retry_projection, admin::skip_event,
         health::health, health::ready,
         seed::routes::seed_create_campaign, seed::routes::seed_register_campaign,
@@ -233,6 +234,74 @@ fn refine(document: &mut Value) {
         }
     }
     add_links(document);
+    declare_security(document);
+}
+
+/// The bearer scheme, and each operation's security from the access rules
+/// ([`access::RULES`], the table the server applies): no security for the open ones,
+/// the bearer token, the roles that may call, and the 401 and 403 for the others.
+fn declare_security(document: &mut Value) {
+    document["components"]["securitySchemes"] = json!({
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "A JWT with `sub`, `role` (admin, brand, partner, tracker, reader), `brand_id` for a \
+                brand, `partner_id` for a partner, and `exp`. A brand sees its own brand's campaigns, a partner \
+                itself and the campaigns that list it; what a caller may not see answers 404."
+        }
+    });
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, operation) in item.iter_mut() {
+            let access = access::RULES
+                .iter()
+                .find(|rule| rule.method.as_str().eq_ignore_ascii_case(method) && rule.path == path)
+                .map_or(Access::Roles(&[Role::Admin]), |rule| rule.access);
+            let Some(operation) = operation.as_object_mut() else {
+                continue;
+            };
+            if matches!(access, Access::Open) {
+                operation.insert("security".into(), json!([]));
+                continue;
+            }
+            operation.insert("security".into(), json!([{"bearer": []}]));
+            let roles: Vec<&str> = access.roles().iter().map(|role| role.as_str()).collect();
+            let mut note = format!("Roles: {}.", roles.join(", "));
+            if matches!(access, Access::Legacy(_)) {
+                note.push_str(
+                    " Without a token when the server keeps the seed's routes open (ALPES_BFF_OPEN).",
+                );
+            }
+            let description = operation
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let description = match description {
+                "" => note,
+                text => format!("{text}\n\n{note}"),
+            };
+            operation.insert("description".into(), Value::String(description));
+            let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            let mut unauthorized =
+                problem("No token, or one that does not verify (expired, bad signature, ...)");
+            unauthorized["headers"] = json!({"WWW-Authenticate": {
+                "description": "`Bearer realm=\"alpes\"`, with `error=\"invalid_token\"` for a bad token",
+                "schema": {"type": "string"}
+            }});
+            responses.entry("401").or_insert(unauthorized);
+            responses.entry("403").or_insert_with(|| {
+                problem("The token's role may not call this operation (or not on this body)")
+            });
+        }
+    }
 }
 
 /// The body schemas' text rules (see [`trimmed_text`]).

@@ -42,6 +42,9 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
         commands: Default::default(),
         // The production limits, without a rate limit: the load comes from one address.
         http: alpes::server::HttpSettings::default(),
+        // The lag of the views is measured, not the cost of tokens (`bench server` has it).
+        auth: alpes::settings::AuthSettings::Off,
+        legacy_principal: None,
     };
     let app = Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());

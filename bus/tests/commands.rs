@@ -14,10 +14,11 @@ use bus::commands::{
 use chrono::Utc;
 use common::{eventually, init_logs, pulsar_settings, TestDb};
 use contract::v1::commands::{
-    types, CancelCampaign, Command, CommandMessage, RegisterCampaign, RegisterConversion,
+    types, CancelCampaign, Command, CommandMessage, Issuer, RegisterCampaign, RegisterConversion,
 };
 use contract::v1::Money;
 use pulsar_test_broker::TestBroker;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +32,8 @@ use uuid::Uuid;
 #[derive(Default)]
 struct FakeRunner {
     calls: Mutex<Vec<Uuid>>,
+    /// Who issued each command it ran, by id.
+    issuers: Mutex<HashMap<Uuid, Option<serde_json::Value>>>,
     retries: AtomicUsize,
 }
 
@@ -41,6 +44,10 @@ impl FakeRunner {
 
     fn calls(&self) -> Vec<Uuid> {
         self.calls.lock().unwrap().clone()
+    }
+
+    fn issuer_of(&self, id: Uuid) -> Option<serde_json::Value> {
+        self.issuers.lock().unwrap().get(&id).cloned().flatten()
     }
 
     fn calls_for(&self, id: Uuid) -> usize {
@@ -56,6 +63,10 @@ impl RunCommand for FakeRunner {
             calls.push(command.command_id);
             calls.len()
         };
+        self.issuers
+            .lock()
+            .unwrap()
+            .insert(command.command_id, command.issued_by.clone());
         let retry = self
             .retries
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
@@ -181,7 +192,13 @@ async fn published_commands_are_consumed_and_their_outcomes_stored() {
     let consumers = serve.consumers(&broker);
     let publisher = PulsarCommands::new(pulsar_settings(&broker), serve.topics.clone());
 
-    let register = register_campaign("c-1");
+    let issuer = Issuer {
+        sub: "alice".into(),
+        role: "brand".into(),
+        brand_id: Some("brand-1".into()),
+        partner_id: None,
+    };
+    let register = register_campaign("c-1").issued_by(Some(issuer.clone()));
     // As the front door does: accepted in the table, then published.
     serve
         .queue
@@ -191,6 +208,7 @@ async fn published_commands_are_consumed_and_their_outcomes_stored() {
             payload: register.data.clone(),
             queued: false,
             idempotency: None,
+            issued_by: Some(serde_json::to_value(&issuer).unwrap()),
         })
         .await
         .expect("accepted");
@@ -213,10 +231,15 @@ async fn published_commands_are_consumed_and_their_outcomes_stored() {
     let sent: CommandMessage<serde_json::Value> =
         serde_json::from_slice(&stored[0].payload).expect("a CloudEvent");
     assert_eq!(sent, register);
+    assert_eq!(sent.issuer(), Some(issuer.clone()));
 
     let record = serve.outcome(register.id).await;
     assert_eq!(record.status, CommandStatus::Succeeded);
     assert_eq!(record.result, Some(serde_json::json!({"call": 1})));
+    // The runner acts as whoever issued the command, as its message says.
+    let ran_as = serve.runner.issuer_of(register.id);
+    assert_eq!(ran_as, Some(serde_json::to_value(&issuer).unwrap()));
+    assert_eq!(serve.runner.issuer_of(refused.id), None);
     // A command that breaks a rule: failed, and acknowledged like any other.
     let record = serve.outcome(refused.id).await;
     assert_eq!(record.status, CommandStatus::Failed);

@@ -32,6 +32,8 @@ pub struct Page<T> {
 #[derive(Debug, Clone, Default)]
 pub struct CampaignFilter {
     pub brand_id: Option<String>,
+    /// Only the campaigns that list this partner id as participant.
+    pub participant: Option<String>,
     pub status: Option<CampaignStatus>,
     /// The last id of the previous page.
     pub after: Option<String>,
@@ -44,6 +46,8 @@ pub struct PartnerFilter {
     pub status: Option<PartnerStatus>,
     /// Case-insensitive substring of the name.
     pub name_contains: Option<String>,
+    /// Only the partner with this id.
+    pub id: Option<String>,
     pub after: Option<String>,
     pub limit: i64,
 }
@@ -90,7 +94,12 @@ pub async fn get_campaign(db: &Database, id: &str) -> Result<Option<CampaignView
 }
 
 pub async fn campaign_events(db: &Database, id: &str) -> Result<Vec<StreamEvent>, sqlx::Error> {
-    views(db).campaign_events(id).await
+    views(db).stream_events("Campaign", id).await
+}
+
+/// A partner's stream, in order, straight from the log.
+pub async fn partner_events(db: &Database, id: &str) -> Result<Vec<StreamEvent>, sqlx::Error> {
+    views(db).stream_events("Partner", id).await
 }
 
 pub async fn list_partners(db: &Database, filter: &PartnerFilter) -> Result<Page<PartnerView>, sqlx::Error> {

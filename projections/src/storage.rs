@@ -114,7 +114,8 @@ pub trait ViewStore: Send + Sync {
     async fn partner_campaigns(&self, partner_id: &str)
         -> Result<Vec<(String, String, String)>, sqlx::Error>;
     /// A campaign's events, in stream order (read from the log itself).
-    async fn campaign_events(&self, campaign_id: &str) -> Result<Vec<StreamEvent>, sqlx::Error>;
+    /// The stream of the aggregate `id` of type `aggregate_type`, from the log.
+    async fn stream_events(&self, aggregate_type: &str, id: &str) -> Result<Vec<StreamEvent>, sqlx::Error>;
 }
 
 /// A write transaction for derived data. Dropped without [`ViewTransaction::commit`],

@@ -887,6 +887,7 @@ async fn query_answers(db: &Database) -> Value {
                     name_contains: q.map(str::to_owned),
                     after: after.clone(),
                     limit: 1,
+                    ..PartnerFilter::default()
                 },
             )
             .await
@@ -911,6 +912,28 @@ async fn query_answers(db: &Database) -> Value {
     .unwrap();
     for partner in all.items {
         let (view, campaigns) = queries::get_partner(db, &partner.id).await.unwrap().unwrap();
+        // What a partner's token sees: the campaigns that list it, and itself alone.
+        let listing = CampaignFilter {
+            participant: Some(partner.id.clone()),
+            limit: 100,
+            ..CampaignFilter::default()
+        };
+        let listing = queries::list_campaigns(db, &listing).await.unwrap().items;
+        assert_eq!(listing.len(), campaigns.len(), "{}", view.name);
+        assert!(listing
+            .iter()
+            .all(|campaign| campaign.participants.iter().any(|p| p.partner_id == partner.id)));
+        let alone = PartnerFilter {
+            id: Some(partner.id.clone()),
+            limit: 100,
+            ..PartnerFilter::default()
+        };
+        let alone = queries::list_partners(db, &alone).await.unwrap().items;
+        assert_eq!(alone.iter().map(|p| &p.id).collect::<Vec<_>>(), [&partner.id]);
+        let stream = queries::partner_events(db, &partner.id).await.unwrap();
+        assert_eq!(stream[0].event_type, "PartnerRegistered", "{}", view.name);
+        let names: Vec<&str> = listing.iter().map(|campaign| campaign.name.as_str()).collect();
+        answers.insert(format!("campaigns listing {}", view.name), json!(names));
         answers.insert(format!("partner {}", view.name), json!([view, campaigns]));
     }
     Value::Object(answers)
@@ -928,6 +951,7 @@ async fn campaign_pages(db: &Database, brand: Option<&str>, status: Option<Campa
                 status,
                 after: after.clone(),
                 limit: 2,
+                ..CampaignFilter::default()
             },
         )
         .await

@@ -75,6 +75,8 @@ pub struct NewCommand {
     pub queued: bool,
     /// The client's `Idempotency-Key`, with a hash of its request.
     pub idempotency: Option<crate::IdempotencyClaim>,
+    /// Who issued it (the requests' principal, as JSON): its run acts as them.
+    pub issued_by: Option<Value>,
 }
 
 /// A command as stored.
@@ -88,6 +90,8 @@ pub struct CommandRecord {
     pub completed_at: Option<DateTime<Utc>>,
     /// Succeeded: the answer; failed: the RFC 9457 problem.
     pub result: Option<Value>,
+    /// Who issued it, when known.
+    pub issued_by: Option<Value>,
 }
 
 /// What [`CommandQueue::submit`] did.
@@ -143,6 +147,8 @@ pub struct CommandToRun {
     pub command_id: Uuid,
     pub command_type: String,
     pub payload: Value,
+    /// Who issued it, when known: the runner acts as them.
+    pub issued_by: Option<Value>,
 }
 
 /// Executes commands of the types it knows.
@@ -279,6 +285,7 @@ impl CommandQueue {
                 submitted_at,
                 completed_at: None,
                 result: None,
+                issued_by: command.issued_by,
             }));
         }
         // A concurrent request with the same key was accepted first.
@@ -486,6 +493,7 @@ impl CommandWorker {
                 command_id: record.command_id,
                 command_type: record.command_type,
                 payload: record.payload,
+                issued_by: record.issued_by,
             };
             let outcome = match self.runner.run(&command).await {
                 RunResult::Done(outcome) => outcome,

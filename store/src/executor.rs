@@ -64,6 +64,10 @@ pub enum CommandError<E: std::error::Error> {
     /// The idempotency key was used before for a different request.
     #[error("the idempotency key was already used for a different request")]
     IdempotencyKeyReused,
+    /// The aggregate exists, but the caller may not see it: answered as if it did not
+    /// exist, so that its existence is not revealed.
+    #[error("the aggregate is not visible to the caller")]
+    NotVisible,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -105,12 +109,41 @@ where
         &self.store
     }
 
-    #[tracing::instrument(skip_all, fields(aggregate_type = A::TYPE, aggregate_id = %aggregate_id))]
+    /// The aggregate `aggregate_id` as its stream (or the cache) has it; `None` when it
+    /// has no events.
+    pub async fn load(&self, aggregate_id: &str) -> Result<Option<A>, StoreError> {
+        let context =
+            self.store.load_aggregate(aggregate_id).await.map_err(|error| {
+                match infrastructure::<A::Error>(error) {
+                    CommandError::Store(error) => error,
+                    other => StoreError::EventStore(other.to_string()),
+                }
+            })?;
+        Ok((context.version > 0).then_some(context.aggregate))
+    }
+
+    /// Runs `command` on the aggregate `aggregate_id`.
     pub async fn execute(
         &self,
         aggregate_id: &str,
         command: A::Command,
         options: CommandOptions,
+    ) -> Result<CommandOutcome, CommandError<A::Error>> {
+        self.execute_visible(aggregate_id, command, options, |_| true)
+            .await
+    }
+
+    /// Runs `command` on the aggregate `aggregate_id` if `visible` says the caller may
+    /// see it as loaded (a brand its own campaigns); otherwise fails with
+    /// [`CommandError::NotVisible`] before the command is handled. Checked on the
+    /// aggregate itself, so a command right after a creation needs no view to catch up.
+    #[tracing::instrument(skip_all, fields(aggregate_type = A::TYPE, aggregate_id = %aggregate_id))]
+    pub async fn execute_visible(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        options: CommandOptions,
+        visible: impl Fn(&A) -> bool + Send + Sync,
     ) -> Result<CommandOutcome, CommandError<A::Error>> {
         if let Some(outcome) = self.replay(options.idempotency.as_ref()).await? {
             return Ok(outcome);
@@ -121,7 +154,7 @@ where
             attempts += 1;
             let assume_new = options.new_aggregate && attempts == 1;
             match self
-                .attempt(aggregate_id, command.clone(), &options, assume_new)
+                .attempt(aggregate_id, command.clone(), &options, assume_new, &visible)
                 .await
             {
                 Ok(Attempt::Committed(outcome)) => return Ok(outcome),
@@ -153,6 +186,7 @@ where
         command: A::Command,
         options: &CommandOptions,
         assume_new: bool,
+        visible: &(impl Fn(&A) -> bool + Send + Sync),
     ) -> Result<Attempt, CommandError<A::Error>> {
         let mut context = if assume_new {
             self.store.new_context(aggregate_id)
@@ -162,6 +196,10 @@ where
                 .await
                 .map_err(infrastructure)?
         };
+        // Before anything that would tell the caller about it (its version, a rule).
+        if context.version > 0 && !visible(&context.aggregate) {
+            return Err(CommandError::NotVisible);
+        }
         // An aggregate that does not exist has no version to match: the command itself
         // says what is wrong (not found).
         if let Some(expected) = options.expected_version.filter(|_| context.version > 0) {

@@ -24,6 +24,7 @@ fn command(queued: bool, key: Option<(&str, &[u8])>) -> NewCommand {
             key: key.into(),
             request_hash: hash.to_vec(),
         }),
+        issued_by: Some(json!({"sub": "alice", "role": "brand", "brand_id": "b-1"})),
     }
 }
 
@@ -32,7 +33,26 @@ fn to_run(command: &NewCommand) -> CommandToRun {
         command_id: command.command_id,
         command_type: command.command_type.clone(),
         payload: command.payload.clone(),
+        issued_by: command.issued_by.clone(),
     }
+}
+
+#[tokio::test]
+async fn a_command_keeps_who_issued_it() {
+    let db = TestDb::new().await;
+    let queue = CommandQueue::new(&db.db);
+    let accepted = command(true, None);
+    queue.submit(accepted.clone()).await.unwrap();
+    let found = queue.find(accepted.command_id).await.unwrap().unwrap();
+    assert_eq!(found.issued_by, accepted.issued_by);
+    // Accepted elsewhere and completed here: stored with its issuer too.
+    let foreign = command(false, None);
+    queue
+        .complete(&to_run(&foreign), &Outcome::Succeeded(json!({})))
+        .await
+        .unwrap();
+    let found = queue.find(foreign.command_id).await.unwrap().unwrap();
+    assert_eq!(found.issued_by, foreign.issued_by);
 }
 
 #[tokio::test]

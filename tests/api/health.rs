@@ -96,14 +96,15 @@ async fn spawn_without_database() -> String {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, api::router(state)).await });
+    let router = api::router(state, &crate::helpers::test_authentication());
+    tokio::spawn(async move { axum::serve(listener, router).await });
     address
 }
 
 #[tokio::test]
 async fn without_a_database_ready_and_commands_are_503() {
     let address = spawn_without_database().await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client_as(&crate::helpers::test_admin());
     let ready = client.get(format!("{address}/ready")).send().await.unwrap();
     assert_problem(ready, 503, "service.unavailable").await;
     let command = client

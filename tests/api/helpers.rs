@@ -1,8 +1,9 @@
 //! `spawn_app()` and request helpers shared by the API tests.
 
 use alpes::server::HttpSettings;
-use alpes::settings::{BusSettings, DatabaseSettings, Settings};
+use alpes::settings::{AuthSettings, BusSettings, DatabaseSettings, Settings};
 use alpes::startup::Application;
+use auth::{Authentication, Issuer, Principal, Role, TokenSettings, Verifier};
 use projections::ProjectorSettings;
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
@@ -62,7 +63,42 @@ pub fn test_settings(database_url: &str) -> Settings {
         commands: Default::default(),
         // The production limits; no rate limit (tests send bursts from one address).
         http: HttpSettings::default(),
+        auth: AuthSettings::Tokens(TokenSettings::secret(TEST_SECRET)),
+        legacy_principal: None,
     }
+}
+
+/// The HS256 secret of the test instances.
+pub const TEST_SECRET: &str = "test-secret-of-at-least-thirty-two-bytes";
+
+/// A token for `principal`, signed with [`TEST_SECRET`], valid for an hour.
+pub fn token(principal: &Principal) -> String {
+    Issuer::new(&TokenSettings::secret(TEST_SECRET))
+        .unwrap()
+        .issue(principal, Duration::from_secs(3600))
+        .unwrap()
+}
+
+/// An HTTP client whose requests carry `principal`'s token (a request may still set
+/// its own `Authorization`).
+pub fn client_as(principal: &Principal) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {}", token(principal));
+    headers.insert(reqwest::header::AUTHORIZATION, value.parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// The authentication of the test instances (tokens signed with [`TEST_SECRET`]).
+pub fn test_authentication() -> Authentication {
+    Authentication::tokens(Verifier::new(&TokenSettings::secret(TEST_SECRET)).unwrap())
+}
+
+/// The principal of [`TestApp::client`]: an admin.
+pub fn test_admin() -> Principal {
+    Principal::new("test-admin", Role::Admin)
 }
 
 /// Starts the application on a random port over a new, empty database of the run's
@@ -95,7 +131,7 @@ pub async fn spawn_app_on(backend: Backend, adjust: impl FnOnce(&mut Settings)) 
     let instance = start(settings).await;
     TestApp {
         address: instance.address.clone(),
-        client: reqwest::Client::new(),
+        client: client_as(&test_admin()),
         db: database.db.clone(),
         database_url: database.url.clone(),
         instance: Some(instance),
@@ -150,6 +186,13 @@ impl TestApp {
             instance: None,
             _database: None,
         }
+    }
+
+    /// The same helpers, with requests carrying `principal`'s token instead.
+    pub fn as_principal(&self, principal: &Principal) -> TestApp {
+        let mut view = self.attach(self.instance());
+        view.client = client_as(principal);
+        view
     }
 
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {

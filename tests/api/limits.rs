@@ -104,8 +104,10 @@ async fn a_client_trickling_its_header_lines_is_cut_off_at_the_header_timeout() 
 /// The head of a command whose 100-byte body then comes one byte every 100 ms.
 async fn trickle_a_body(address: &str, path: &str) -> String {
     let (mut reader, mut writer) = connect(address).await.into_split();
+    let token = crate::helpers::token(&crate::helpers::test_admin());
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: test\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{"
+        "POST {path} HTTP/1.1\r\nHost: test\r\nauthorization: Bearer {token}\r\n\
+         content-type: application/json\r\ncontent-length: 100\r\n\r\n{{"
     );
     let trickle = tokio::spawn(async move {
         writer.write_all(head.as_bytes()).await?;
@@ -390,7 +392,14 @@ async fn spawn_tracking(http: HttpSettings) -> (String, TestDb) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
-        alpes::services::serve_tracking(listener, &service, &http, std::future::pending()).await
+        alpes::services::serve_tracking(
+            listener,
+            &service,
+            &crate::helpers::test_authentication(),
+            &http,
+            std::future::pending(),
+        )
+        .await
     });
     (address, database)
 }
@@ -404,7 +413,7 @@ async fn alpes_tracking_has_the_same_limits_and_protections() {
         ..HttpSettings::default()
     })
     .await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client_as(&crate::helpers::test_admin());
 
     // Protective headers and a safe request id.
     let status = client

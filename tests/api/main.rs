@@ -2,6 +2,7 @@
 //! random port over its own freshly created Postgres database, so they run in
 //! parallel. One test binary (this one) keeps link times down.
 
+mod authorization;
 mod campaigns;
 mod concurrency;
 mod contract;

@@ -190,7 +190,7 @@ async fn after_a_crash_projectors_resume_from_their_checkpoint_without_applying_
     // A new process takes over: its projectors start from the stored checkpoints and
     // apply only what came after (here, one more command).
     let second = start_on(&app.database_url).await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client_as(&crate::helpers::test_admin());
     let created: Value = client
         .post(format!("{}/campaigns", second.address))
         .json(&campaign_body())
@@ -378,7 +378,7 @@ async fn a_standby_takes_over_when_the_leader_dies_on_postgres() {
     app.wait_for_projection("campaigns", |s| s["state"] == "running")
         .await;
     let standby = start_on(&app.database_url).await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client_as(&crate::helpers::test_admin());
     let standby_status = |name: &'static str| {
         let client = client.clone();
         let url = format!("{}/projections", standby.address);

@@ -561,7 +561,7 @@ mod with_pulsar {
         // In alpes tracking's own stats, over its HTTP API.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let tracking_address = format!("http://{}", listener.local_addr().unwrap());
-        let router = service.router();
+        let router = service.router(&crate::helpers::test_authentication());
         tokio::spawn(async move { axum::serve(listener, router).await });
         let stats: Value = app
             .client

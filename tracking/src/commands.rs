@@ -3,6 +3,8 @@
 //! as `POST /tracking/conversions` would, with the same rules and the same problems.
 
 use async_trait::async_trait;
+use auth::{AuthError, Principal};
+use axum::http::Method;
 use contract::v1::commands::{types, Command, CommandDecodeError};
 use std::sync::Arc;
 use store::{CommandToRun, Outcome, RunCommand, RunResult};
@@ -47,6 +49,10 @@ impl RunCommand for ConversionCommands {
                 ))
             }
         };
+        if let Err(refused) = may_record(command) {
+            let problem = serde_json::to_value(refused.problem()).unwrap_or_default();
+            return RunResult::Done(Outcome::Failed(problem));
+        }
         let recorded = record_commanded_conversion(
             &*self.store,
             command.command_id,
@@ -67,6 +73,25 @@ impl RunCommand for ConversionCommands {
             }
             Err(error) => failed(error),
         }
+    }
+}
+
+/// Whether the command's issuer may record a conversion, as `POST /tracking/conversions`
+/// says ([`crate::http::RULES`]). A command that names no issuer was put on its topic by
+/// an operator's tool: it may.
+fn may_record(command: &CommandToRun) -> Result<(), AuthError> {
+    let Some(issuer) = &command.issued_by else {
+        return Ok(());
+    };
+    let principal: Principal = serde_json::from_value(issuer.clone())
+        .map_err(|_| AuthError::Forbidden("the command's issuer cannot be read".into()))?;
+    let allowed = crate::http::RULES
+        .iter()
+        .find(|rule| rule.method == Method::POST && rule.path == "/tracking/conversions")
+        .is_some_and(|rule| rule.access.roles().contains(&principal.role));
+    match allowed {
+        true => Ok(()),
+        false => Err(AuthError::RoleNotAllowed(principal.role)),
     }
 }
 

@@ -24,7 +24,9 @@
 //! tracking::migrate(&database).await.expect("the tracking tables");
 //! let service = TrackingService::start(database, TrackingConfig::new("pulsar://127.0.0.1:6650"));
 //! let listener = tokio::net::TcpListener::bind(tracking::DEFAULT_BIND).await?;
-//! axum::serve(listener, service.router()).await?;
+//! let secret = auth::TokenSettings::secret("a-secret-of-at-least-thirty-two-bytes");
+//! let authentication = auth::Authentication::tokens(auth::Verifier::new(&secret).unwrap());
+//! axum::serve(listener, service.router(&authentication)).await?;
 //! service.shutdown().await;
 //! # Ok(())
 //! # }
@@ -39,7 +41,8 @@
 //! tracking::migrate(&database).await.expect("the tracking tables");
 //! let (service, transport) = TrackingService::start_in_process(database.clone());
 //! let _relay = Relay::new(database, transport, RelayConfig::in_process()).spawn();
-//! let _routes = service.router(); // merge into the application's router
+//! # let authentication = auth::Authentication::insecure_off();
+//! let _routes = service.routes_only(&authentication); // merge into the application's router
 //! # }
 //! ```
 //!
@@ -167,14 +170,16 @@ impl TrackingService {
         }
     }
 
-    /// The HTTP routes (`/tracking/...`), to serve alone or merge into another router.
-    pub fn router(&self) -> axum::Router {
-        http::router(self.state.clone())
+    /// The HTTP routes (`/tracking/...`) behind `authentication` ([`http::RULES`]), to
+    /// serve alone.
+    pub fn router(&self, authentication: &auth::Authentication) -> axum::Router {
+        http::router(self.state.clone(), authentication)
     }
 
-    /// The `/tracking/...` routes without fallbacks, to merge into another router.
-    pub fn routes_only(&self) -> axum::Router {
-        http::routes_only(self.state.clone())
+    /// The `/tracking/...` routes behind `authentication`, without fallbacks, to merge
+    /// into another router.
+    pub fn routes_only(&self, authentication: &auth::Authentication) -> axum::Router {
+        http::routes_only(self.state.clone(), authentication)
     }
 
     /// What runs the seed front door's conversion commands against this service.

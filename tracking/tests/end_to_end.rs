@@ -26,6 +26,8 @@ async fn start_app(db: &TestDb) -> String {
         bus: BusSettings::Off,
         commands: Default::default(),
         http: alpes::server::HttpSettings::default(),
+        auth: alpes::settings::AuthSettings::Tokens(auth::TokenSettings::secret(SECRET)),
+        legacy_principal: None,
     };
     let app = Application::build(settings)
         .await
@@ -93,7 +95,7 @@ async fn a_conversion_is_accepted_for_an_active_campaigns_participant_and_refuse
     let app = start_app(&db).await;
     let relay = spawn_relay(&db, &broker, relay_config());
     let tracking = start_tracking(&db, &broker).await;
-    let client = reqwest::Client::new();
+    let client = client_as(&auth::Principal::new("test-admin", auth::Role::Admin));
 
     let campaign = create_campaign(&client, &app, "p-98765").await;
     command(&client, format!("{app}/campaigns/{campaign}/activate"), None).await;
@@ -130,7 +132,7 @@ async fn a_relay_killed_mid_stream_and_restarted_has_every_effect_exactly_once()
     let db = TestDb::new().await;
     let broker = TestBroker::start().await;
     let app = start_app(&db).await;
-    let client = reqwest::Client::new();
+    let client = client_as(&auth::Principal::new("test-admin", auth::Role::Admin));
     let mut campaigns = Vec::new();
     for n in 0..30 {
         let campaign = create_campaign(&client, &app, &format!("p-{n}")).await;

@@ -1,5 +1,6 @@
 //! Campaign commands: `POST`/`PUT`/`DELETE` under `/campaigns`.
 
+use crate::access;
 use crate::commands::{accepted, execute, CommandAccepted, CommandHeaders};
 use crate::error::{ApiError, Problem};
 use crate::extract::{AggregateId, CommandRequest, Json, NoBody, PathParams};
@@ -114,6 +115,7 @@ async fn create_campaign(
     request: CommandRequest<Json<CreateCampaignRequest>>,
 ) -> Result<Response, ApiError> {
     let Json(body) = request.body;
+    access::may_create_for_brand(&request.principal, &body.brand_id)?;
     let command = CampaignCommand::CreateCampaign {
         name: body.name,
         brand_id: body.brand_id,
@@ -155,6 +157,7 @@ async fn add_participant(
             participant: body.into(),
         },
         request.options,
+        &request.principal,
     )
     .await
 }
@@ -171,7 +174,7 @@ async fn remove_participant(
     request: CommandRequest<NoBody>,
 ) -> Result<Response, ApiError> {
     let command = CampaignCommand::RemoveParticipant { partner_id };
-    execute(&state.campaigns, id, command, request.options).await
+    execute(&state.campaigns, id, command, request.options, &request.principal).await
 }
 
 /// Changes the budget.
@@ -190,6 +193,7 @@ async fn change_budget(
         id,
         CampaignCommand::ChangeBudget { budget: body.into() },
         request.options,
+        &request.principal,
     )
     .await
 }
@@ -209,7 +213,7 @@ async fn reschedule(
         starts_at: body.starts_at,
         ends_at: body.ends_at,
     };
-    execute(&state.campaigns, id, command, request.options).await
+    execute(&state.campaigns, id, command, request.options, &request.principal).await
 }
 
 /// Cancels the campaign (from draft, active or paused).
@@ -228,6 +232,7 @@ async fn cancel(
         id,
         CampaignCommand::Cancel { reason: body.reason },
         request.options,
+        &request.principal,
     )
     .await
 }
@@ -242,7 +247,14 @@ async fn activate(
     id: AggregateId<Campaign>,
     request: CommandRequest<NoBody>,
 ) -> Result<Response, ApiError> {
-    execute(&state.campaigns, id, CampaignCommand::Activate, request.options).await
+    execute(
+        &state.campaigns,
+        id,
+        CampaignCommand::Activate,
+        request.options,
+        &request.principal,
+    )
+    .await
 }
 
 /// Pauses an active campaign.
@@ -255,7 +267,14 @@ async fn pause(
     id: AggregateId<Campaign>,
     request: CommandRequest<NoBody>,
 ) -> Result<Response, ApiError> {
-    execute(&state.campaigns, id, CampaignCommand::Pause, request.options).await
+    execute(
+        &state.campaigns,
+        id,
+        CampaignCommand::Pause,
+        request.options,
+        &request.principal,
+    )
+    .await
 }
 
 /// Resumes a paused campaign.
@@ -268,7 +287,14 @@ async fn resume(
     id: AggregateId<Campaign>,
     request: CommandRequest<NoBody>,
 ) -> Result<Response, ApiError> {
-    execute(&state.campaigns, id, CampaignCommand::Resume, request.options).await
+    execute(
+        &state.campaigns,
+        id,
+        CampaignCommand::Resume,
+        request.options,
+        &request.principal,
+    )
+    .await
 }
 
 /// Completes an active or paused campaign.
@@ -281,5 +307,12 @@ async fn complete(
     id: AggregateId<Campaign>,
     request: CommandRequest<NoBody>,
 ) -> Result<Response, ApiError> {
-    execute(&state.campaigns, id, CampaignCommand::Complete, request.options).await
+    execute(
+        &state.campaigns,
+        id,
+        CampaignCommand::Complete,
+        request.options,
+        &request.principal,
+    )
+    .await
 }

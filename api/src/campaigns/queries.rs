@@ -1,10 +1,12 @@
 //! Campaign queries: `GET` under `/campaigns`, served from the `campaigns` view.
 
+use crate::access::{self, Visible};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Addressable, AggregateId};
 use crate::reads::{self, Consistency, QueryParams};
 use crate::state::AppState;
 use aggregates::campaign::{Campaign, CampaignStatus};
+use auth::{Principal, Role};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -145,10 +147,21 @@ enum CampaignStatusFilter {
         (status = 503, description = "min_position not reached in time", body = Problem)))]
 pub(crate) async fn list_campaigns(
     State(state): State<AppState>,
+    principal: Principal,
     QueryParams(query): QueryParams<ListCampaignsQuery>,
 ) -> Result<Json<CampaignPage>, ApiError> {
+    // Each role lists its share: a brand its own brand's campaigns (none of another
+    // brand's, whatever it asks for), a partner the campaigns that list it.
+    let another_brand =
+        principal.role == Role::Brand && query.brand_id.is_some() && query.brand_id != principal.brand_id;
+    let (brand_id, participant) = match principal.role {
+        Role::Brand => (principal.brand_id.clone(), None),
+        Role::Partner => (query.brand_id, principal.partner_id.clone()),
+        _ => (query.brand_id, None),
+    };
     let filter = CampaignFilter {
-        brand_id: query.brand_id,
+        brand_id,
+        participant,
         status: reads::filter(
             query.status,
             "status",
@@ -159,6 +172,12 @@ pub(crate) async fn list_campaigns(
         limit: reads::limit(query.limit)?,
     };
     reads::read_your_writes(&state, &[CAMPAIGNS], query.min_position).await?;
+    if another_brand {
+        return Ok(Json(CampaignPage {
+            items: Vec::new(),
+            next_cursor: None,
+        }));
+    }
     let page = queries::list_campaigns(&state.db, &filter).await?;
     Ok(Json(CampaignPage {
         items: page.items.into_iter().map(Into::into).collect(),
@@ -173,6 +192,7 @@ pub(crate) async fn list_campaigns(
         (status = 503, description = "min_position not reached in time", body = Problem)))]
 pub(crate) async fn get_campaign(
     State(state): State<AppState>,
+    principal: Principal,
     id: AggregateId<Campaign>,
     QueryParams(query): QueryParams<Consistency>,
 ) -> Result<Json<CampaignResponse>, ApiError> {
@@ -180,6 +200,10 @@ pub(crate) async fn get_campaign(
     reads::read_your_writes(&state, &[CAMPAIGNS], query.min_position).await?;
     let view = queries::get_campaign(&state.db, &id)
         .await?
+        .filter(|view| {
+            let participants = view.participants.iter().map(|p| p.partner_id.as_str());
+            access::sees_campaign(&principal, &view.brand_id, participants)
+        })
         .ok_or_else(|| Campaign::not_found(&id))?;
     Ok(Json(view.into()))
 }
@@ -199,8 +223,9 @@ pub struct StreamEventResponse {
     /// event without fields (`"CampaignActivated"`).
     #[schema(value_type = Value)]
     pub payload: serde_json::Value,
-    /// What was stored with it: `correlation_id`, the id of the seed command that
-    /// caused it, when one did.
+    /// What was stored with it: who caused it (`principal_sub`, `principal_role`: the
+    /// audit trail) and `correlation_id`, the id of the seed command that caused it,
+    /// when one did.
     #[schema(value_type = Option<Object>)]
     pub metadata: serde_json::Value,
 }
@@ -231,6 +256,7 @@ impl From<StreamEvent> for StreamEventResponse {
     responses((status = 200, body = StreamResponse), (status = 400, body = Problem), (status = 404, body = Problem)))]
 async fn campaign_events(
     State(state): State<AppState>,
+    principal: Principal,
     id: AggregateId<Campaign>,
     QueryParams(query): QueryParams<Consistency>,
 ) -> Result<Json<StreamResponse>, ApiError> {
@@ -238,7 +264,16 @@ async fn campaign_events(
     // The log is the source of truth: a committed position is always visible here,
     // so min_position needs no wait; it is still checked like everywhere else.
     reads::check_position(&state, query.min_position).await?;
-    let events = queries::campaign_events(&state.db, &id).await?;
+    // Who may see it is read from the campaign itself, as current as its stream.
+    let visible = state
+        .campaigns
+        .load(&id)
+        .await?
+        .is_some_and(|campaign| campaign.visible_to(&id, &principal));
+    let events = match visible {
+        true => queries::campaign_events(&state.db, &id).await?,
+        false => Vec::new(),
+    };
     if events.is_empty() {
         return Err(Campaign::not_found(&id));
     }

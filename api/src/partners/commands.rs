@@ -100,7 +100,7 @@ async fn update_profile(
         profile: body.profile,
         email: body.email,
     };
-    execute(&state.partners, id, command, request.options).await
+    execute(&state.partners, id, command, request.options, &request.principal).await
 }
 
 /// Suspends an active partner.
@@ -119,6 +119,7 @@ async fn suspend(
         id,
         PartnerCommand::SuspendPartner { reason: body.reason },
         request.options,
+        &request.principal,
     )
     .await
 }
@@ -138,6 +139,7 @@ async fn reinstate(
         id,
         PartnerCommand::ReinstatePartner,
         request.options,
+        &request.principal,
     )
     .await
 }
@@ -157,6 +159,7 @@ async fn deactivate(
         id,
         PartnerCommand::DeactivatePartner,
         request.options,
+        &request.principal,
     )
     .await
 }

@@ -1,19 +1,23 @@
 //! Partner queries: `GET` under `/partners`, served from the `partners` view (and
 //! the `campaigns` view for the campaigns a partner takes part in).
 
+use crate::access;
+use crate::campaigns::queries::StreamResponse;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Addressable, AggregateId};
 use crate::reads::{self, Consistency, QueryParams};
 use crate::state::AppState;
 use aggregates::partner::{Partner, PartnerStatus};
 use aggregates::partner_kind::PartnerKind;
+use auth::{Principal, Role};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use projections::partners::{PartnerView, NAME as PARTNERS};
-use projections::queries::{self, PartnerCampaign, PartnerFilter};
+use projections::queries::{self, CampaignFilter, PartnerCampaign, PartnerFilter};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -21,6 +25,7 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/partners", get(list_partners))
         .route("/partners/{id}", get(get_partner))
+        .route("/partners/{id}/events", get(partner_events))
 }
 
 /// A partner, as the `partners` view knows it.
@@ -126,9 +131,15 @@ enum PartnerStatusFilter {
         (status = 503, description = "min_position not reached in time", body = Problem)))]
 async fn list_partners(
     State(state): State<AppState>,
+    principal: Principal,
     QueryParams(query): QueryParams<ListPartnersQuery>,
 ) -> Result<Json<PartnerPage>, ApiError> {
     let filter = PartnerFilter {
+        // A partner lists itself only.
+        id: match principal.role {
+            Role::Partner => principal.partner_id.clone(),
+            _ => None,
+        },
         // `kind` accepts any case, as the commands do.
         kind: reads::filter(query.kind, "kind", PartnerKind::parse, "influencer, affiliate")?,
         status: reads::filter(
@@ -160,18 +171,62 @@ async fn list_partners(
         (status = 503, description = "min_position not reached in time", body = Problem)))]
 async fn get_partner(
     State(state): State<AppState>,
+    principal: Principal,
     id: AggregateId<Partner>,
     QueryParams(query): QueryParams<Consistency>,
 ) -> Result<Json<PartnerResponse>, ApiError> {
     let id = id.uuid()?.to_string();
+    if !access::sees_partner(&principal, &id) {
+        return Err(Partner::not_found(&id));
+    }
     reads::read_your_writes(
         &state,
         &[PARTNERS, projections::campaigns::NAME],
         query.min_position,
     )
     .await?;
-    let (view, campaigns) = queries::get_partner(&state.db, &id)
+    let (view, mut campaigns) = queries::get_partner(&state.db, &id)
         .await?
         .ok_or_else(|| Partner::not_found(&id))?;
+    if principal.role == Role::Brand {
+        // A brand sees the campaigns of its own brand among the partner's.
+        let own = CampaignFilter {
+            brand_id: principal.brand_id.clone(),
+            participant: Some(id.clone()),
+            limit: reads::MAX_LIMIT,
+            ..CampaignFilter::default()
+        };
+        let own: HashSet<String> = queries::list_campaigns(&state.db, &own)
+            .await?
+            .items
+            .into_iter()
+            .map(|campaign| campaign.id)
+            .collect();
+        campaigns.retain(|campaign| own.contains(&campaign.id));
+    }
     Ok(Json(PartnerResponse::new(view, Some(campaigns))))
+}
+
+/// A partner's event stream, in order (read from the log itself, so always current).
+#[utoipa::path(get, path = "/partners/{id}/events", tag = "partners",
+    params(("id" = Uuid, Path, description = "Partner id"), Consistency),
+    responses((status = 200, body = StreamResponse), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub(crate) async fn partner_events(
+    State(state): State<AppState>,
+    principal: Principal,
+    id: AggregateId<Partner>,
+    QueryParams(query): QueryParams<Consistency>,
+) -> Result<Json<StreamResponse>, ApiError> {
+    let id = id.uuid()?.to_string();
+    reads::check_position(&state, query.min_position).await?;
+    let events = match access::sees_partner(&principal, &id) {
+        true => queries::partner_events(&state.db, &id).await?,
+        false => Vec::new(),
+    };
+    if events.is_empty() {
+        return Err(Partner::not_found(&id));
+    }
+    Ok(Json(StreamResponse {
+        items: events.into_iter().map(Into::into).collect(),
+    }))
 }

@@ -2,9 +2,10 @@
 //! the broker's topics), and how one is accepted durably.
 
 use crate::error::ApiError;
+use auth::Principal;
 use bus::commands::CommandConsumersHandle;
 use bus::PublishCommand;
-use contract::v1::commands::Command;
+use contract::v1::commands::{Command, Issuer};
 use std::sync::Arc;
 use std::time::Duration;
 use store::{
@@ -94,6 +95,7 @@ impl CommandDesk {
         &self,
         command: Command,
         options: CommandOptions,
+        issuer: &Principal,
     ) -> Result<Submitted, ApiError> {
         let payload = command.data();
         if contract::v1::commands::contains_nul(&payload) {
@@ -111,6 +113,7 @@ impl CommandDesk {
                 payload,
                 queued: self.broker.is_none(),
                 idempotency: options.idempotency,
+                issued_by: serde_json::to_value(issuer).ok(),
             })
             .await
             .map_err(|error| match error {
@@ -130,13 +133,20 @@ impl CommandDesk {
         if record.status != CommandStatus::Pending {
             return Ok(submitted);
         }
-        // A replayed command is published as first stored (its own ids inside).
+        // A replayed command is published as first stored (its own ids inside, and
+        // who issued it first).
         let message = match &submitted {
             Submitted::Accepted(_) => command.message(record.command_id, record.submitted_at),
             Submitted::Replayed(_) => Command::from_data(&record.command_type, record.payload.clone())
                 .map_err(|error| ApiError::Internal(format!("a stored command cannot be read: {error}")))?
                 .message(record.command_id, record.submitted_at),
-        };
+        }
+        .issued_by(
+            record
+                .issued_by
+                .clone()
+                .and_then(|issuer| serde_json::from_value::<Issuer>(issuer).ok()),
+        );
         if let Err(error) = broker.publish(&message).await {
             tracing::warn!(command_id = %record.command_id, %error, "the broker did not take a command");
             if !keyed {

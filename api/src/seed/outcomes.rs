@@ -5,6 +5,7 @@
 use crate::error::{ApiError, Problem};
 use crate::extract::{Addressable, AggregateId};
 use crate::state::AppState;
+use auth::{Principal, Role};
 use axum::extract::State;
 use axum::Json;
 use bus::commands::CommandConsumersHandle;
@@ -172,13 +173,15 @@ impl Addressable for AcceptedCommand {
 }
 
 /// What became of a command: `pending`, `succeeded` (with the native answer) or `failed`
-/// (with the native problem), whichever process ran it.
+/// (with the native problem), whichever process ran it. Admins and readers see every
+/// command; others those they issued.
 #[utoipa::path(get, path = "/commands/{id}", tag = "seed",
     params(("id" = Uuid, Path, description = "The command's id (`command_id`)")),
     responses((status = 200, body = CommandStatusResponse), (status = 404, body = Problem),
         (status = 503, body = Problem)))]
 pub(crate) async fn command_status(
     State(state): State<AppState>,
+    principal: Principal,
     id: AggregateId<AcceptedCommand>,
 ) -> Result<Json<CommandStatusResponse>, ApiError> {
     let command_id = id.uuid()?;
@@ -187,6 +190,19 @@ pub(crate) async fn command_status(
         .queue()
         .find(command_id)
         .await?
+        .filter(|record| issued_or_oversees(&principal, record.issued_by.as_ref()))
         .ok_or_else(|| AcceptedCommand::not_found(&command_id.to_string()))?;
     Ok(Json(record.into()))
+}
+
+/// Whether `principal` may follow a command `issued_by` someone: its own, or any for
+/// admins and readers.
+fn issued_or_oversees(principal: &Principal, issued_by: Option<&serde_json::Value>) -> bool {
+    match principal.role {
+        Role::Admin | Role::Reader => true,
+        _ => issued_by
+            .and_then(|issuer| issuer.get("sub"))
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|sub| sub == principal.sub),
+    }
 }

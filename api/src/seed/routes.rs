@@ -1,6 +1,7 @@
 //! The seed's routes: each reads its body as the seed's clients send it, accepts the
 //! command it becomes, and answers `202` (or, with `Prefer: wait`, the outcome).
 
+use crate::access;
 use crate::campaigns::queries::{
     self as campaign_queries, CampaignPage, CampaignResponse, ListCampaignsQuery,
 };
@@ -9,6 +10,7 @@ use crate::extract::{AggregateId, CommandRequest, LegacyJson, NoBody};
 use crate::reads::{Consistency, QueryParams};
 use crate::state::AppState;
 use aggregates::campaign::Campaign;
+use auth::Principal;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -121,8 +123,9 @@ async fn accept(
     headers: &HeaderMap,
     command: Command,
     options: CommandOptions,
+    principal: &Principal,
 ) -> Result<Response, ApiError> {
-    let submitted = state.commands.submit(command, options).await?;
+    let submitted = state.commands.submit(command, options, principal).await?;
     let replayed = matches!(submitted, Submitted::Replayed(_));
     let record = match submitted {
         Submitted::Accepted(record) | Submitted::Replayed(record) => record,
@@ -179,7 +182,15 @@ pub(crate) async fn seed_create_campaign(
     request: CommandRequest<LegacyJson<SeedCampaign>>,
 ) -> Result<Response, ApiError> {
     let LegacyJson(body) = request.body;
-    accept(&state, &headers, body.command(), request.options).await
+    access::may_create_for_brand(&request.principal, &body.marca_id)?;
+    accept(
+        &state,
+        &headers,
+        body.command(),
+        request.options,
+        &request.principal,
+    )
+    .await
 }
 
 /// The same as `POST /crear-campaign` (the name the seed's code served).
@@ -205,7 +216,14 @@ pub(crate) async fn seed_create_partner(
     request: CommandRequest<LegacyJson<SeedPartner>>,
 ) -> Result<Response, ApiError> {
     let LegacyJson(body) = request.body;
-    accept(&state, &headers, body.command(), request.options).await
+    accept(
+        &state,
+        &headers,
+        body.command(),
+        request.options,
+        &request.principal,
+    )
+    .await
 }
 
 /// The same as `POST /crear-partner` (the name the seed's code served).
@@ -238,7 +256,14 @@ pub(crate) async fn seed_register_conversion(
                 .into(),
         });
     }
-    accept(&state, &headers, body.command(), request.options).await
+    accept(
+        &state,
+        &headers,
+        body.command(),
+        request.options,
+        &request.principal,
+    )
+    .await
 }
 
 /// Cancels a campaign (topic `comando-cancelar-campaign`); the seed's clients delete with
@@ -263,6 +288,7 @@ pub(crate) async fn seed_cancel_campaign(
         &headers,
         bodies::cancel_campaign(id.uuid()?),
         request.options,
+        &request.principal,
     )
     .await
 }
@@ -287,9 +313,10 @@ pub(crate) async fn seed_delete_campaign(
         (status = 503, description = "min_position not reached in time", body = Problem)))]
 pub(crate) async fn seed_list_campaigns(
     state: State<AppState>,
+    principal: Principal,
     query: QueryParams<ListCampaignsQuery>,
 ) -> Result<Json<CampaignPage>, ApiError> {
-    campaign_queries::list_campaigns(state, query).await
+    campaign_queries::list_campaigns(state, principal, query).await
 }
 
 /// One campaign: `GET /campaigns/{id}` under the name the seed's BFF proxied it.
@@ -299,10 +326,11 @@ pub(crate) async fn seed_list_campaigns(
         (status = 503, description = "min_position not reached in time", body = Problem)))]
 pub(crate) async fn seed_get_campaign(
     state: State<AppState>,
+    principal: Principal,
     id: AggregateId<Campaign>,
     query: QueryParams<Consistency>,
 ) -> Result<Json<CampaignResponse>, ApiError> {
-    campaign_queries::get_campaign(state, id, query).await
+    campaign_queries::get_campaign(state, principal, id, query).await
 }
 
 #[cfg(test)]

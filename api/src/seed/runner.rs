@@ -2,21 +2,24 @@
 //! the same executors, rules and errors as the native endpoints, so a command's outcome
 //! is what the native endpoint would have answered.
 
-use crate::commands::CommandAccepted;
+use crate::access::{self, Visible};
+use crate::commands::{refusal, CommandAccepted};
 use crate::error::ApiError;
+use crate::extract::Addressable;
 use aggregates::campaign::{Campaign, CampaignCommand, ParticipantInput};
 use aggregates::partner::{Partner, PartnerCommand};
 use aggregates::DomainError;
 use async_trait::async_trait;
+use auth::{AuthError, Principal, Role};
+use axum::http::Method;
 use contract::v1::commands::{types, Command, CommandDecodeError};
 use cqrs_es::Aggregate;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::sync::Arc;
 use store::{
-    CommandError, CommandExecutor, CommandOptions, CommandOutcome, CommandToRun, IdempotencyClaim, Outcome,
-    RunCommand, RunResult, CORRELATION_ID,
+    CommandExecutor, CommandOptions, CommandOutcome, CommandToRun, IdempotencyClaim, Outcome, RunCommand,
+    RunResult, CORRELATION_ID,
 };
 
 /// Runs the seed commands of `alpes serve`: campaigns and partners here, conversions by
@@ -47,6 +50,8 @@ impl SeedCommands {
 /// the correlation id of its events.
 struct Run<'a> {
     command: &'a CommandToRun,
+    /// Who issued it: the command runs with their rights, and its events name them.
+    principal: Principal,
 }
 
 impl Run<'_> {
@@ -62,7 +67,12 @@ impl Run<'_> {
                 key: format!("command:{id}{part}"),
                 request_hash: hasher.finalize().to_vec(),
             }),
-            metadata: HashMap::from([(CORRELATION_ID.to_owned(), id.to_string())]),
+            metadata: self
+                .principal
+                .audit_metadata()
+                .into_iter()
+                .chain([(CORRELATION_ID.to_owned(), id.to_string())])
+                .collect(),
             new_aggregate,
         }
     }
@@ -75,10 +85,10 @@ enum Ran {
     Unavailable(String),
 }
 
-fn ran<E: DomainError>(result: Result<CommandOutcome, CommandError<E>>) -> Ran {
+fn ran(result: Result<CommandOutcome, ApiError>) -> Ran {
     match result {
         Ok(outcome) => Ran::Answer(answer(&outcome)),
-        Err(error) => match ApiError::from(error) {
+        Err(error) => match error {
             ApiError::Unavailable { detail } => Ran::Unavailable(detail),
             // Concurrent writers kept winning: a client would retry, so the queue does.
             ApiError::Conflict => Ran::Unavailable("the aggregate kept being modified concurrently".into()),
@@ -102,19 +112,45 @@ fn problem(error: ApiError) -> Value {
     serde_json::to_value(error.problem()).unwrap_or_default()
 }
 
+/// Runs `command` as `run`'s issuer: an aggregate it may not see is refused as one that
+/// does not exist, as the native endpoints refuse it.
 async fn execute<A>(
     executor: &CommandExecutor<A>,
     id: &str,
     command: A::Command,
+    run: &Run<'_>,
     options: CommandOptions,
 ) -> Ran
 where
-    A: Aggregate + Clone + 'static,
+    A: Addressable + Visible + Aggregate + Clone + 'static,
     A::Command: Clone,
     A::Error: DomainError,
 {
-    ran(executor.execute(id, command, options).await)
+    ran(
+        crate::commands::execute_as(executor, id, command, options, &run.principal)
+            .await
+            .map_err(refusal::<A>),
+    )
 }
+
+/// Who issued a command, as its record says. A command that names nobody was put on
+/// its topic by an operator's tool (or accepted before commands named their issuer):
+/// it runs as [`UNATTRIBUTED`], an admin.
+fn issuer(command: &CommandToRun) -> Result<Principal, ApiError> {
+    match &command.issued_by {
+        None => Ok(Principal::new(UNATTRIBUTED, Role::Admin)),
+        Some(issuer) => serde_json::from_value(issuer.clone()).map_err(|error| {
+            ApiError::bad_request(
+                "command.invalid_issuer",
+                format!("the command's issuer cannot be read: {error}"),
+                None,
+            )
+        }),
+    }
+}
+
+/// The subject of a command that names no issuer.
+pub const UNATTRIBUTED: &str = "unattributed";
 
 fn done(ran: Ran) -> RunResult {
     match ran {
@@ -141,7 +177,18 @@ impl RunCommand for SeedCommands {
                 ))));
             }
         };
-        let run = Run { command: to_run };
+        let principal = match issuer(to_run) {
+            Ok(principal) => principal,
+            Err(refused) => return done(Ran::Refused(problem(refused))),
+        };
+        // Checked again here: a command may come from its topic, not only from the routes.
+        if let Err(refused) = may_issue(&command, &principal) {
+            return done(Ran::Refused(problem(refused.into())));
+        }
+        let run = Run {
+            command: to_run,
+            principal,
+        };
         match command {
             Command::RegisterCampaign(campaign) => {
                 let command = CampaignCommand::CreateCampaign {
@@ -169,6 +216,7 @@ impl RunCommand for SeedCommands {
                         &self.campaigns,
                         &campaign.campaign_id,
                         command,
+                        &run,
                         run.options("", true),
                     )
                     .await,
@@ -183,6 +231,7 @@ impl RunCommand for SeedCommands {
                         &self.campaigns,
                         &cancel.campaign_id,
                         command,
+                        &run,
                         run.options("", false),
                     )
                     .await,
@@ -199,6 +248,7 @@ impl RunCommand for SeedCommands {
                     &self.partners,
                     &partner.partner_id,
                     register,
+                    &run,
                     run.options("", true),
                 )
                 .await;
@@ -216,7 +266,15 @@ impl RunCommand for SeedCommands {
                 };
                 // One outcome names both results: the partner's answer, with the
                 // campaign's under `participation` (or the problem that refused it).
-                match execute(&self.campaigns, &campaign_id, join, run.options(":join", false)).await {
+                match execute(
+                    &self.campaigns,
+                    &campaign_id,
+                    join,
+                    &run,
+                    run.options(":join", false),
+                )
+                .await
+                {
                     Ran::Answer(joined) => done(Ran::Answer(with(registered, "participation", joined))),
                     Ran::Refused(problem) => done(Ran::Refused(with(problem, "partner", registered))),
                     Ran::Unavailable(cause) => RunResult::Retry(cause),
@@ -232,6 +290,24 @@ impl RunCommand for SeedCommands {
                 }))),
             },
         }
+    }
+}
+
+/// Whether `principal` may issue `command`: the roles of the seed route that accepts
+/// it (one table, `access::RULES`), and for a brand, a campaign of its own brand.
+fn may_issue(command: &Command, principal: &Principal) -> Result<(), AuthError> {
+    let (method, route) = match command {
+        Command::RegisterCampaign(_) => (Method::POST, "/crear-campaign"),
+        Command::CancelCampaign(_) => (Method::DELETE, "/eliminar-campaign/{id}"),
+        Command::RegisterPartner(_) => (Method::POST, "/crear-partner"),
+        Command::RegisterConversion(_) => (Method::POST, "/registrar-evento"),
+    };
+    if !access::allows(&method, route, principal.role) {
+        return Err(AuthError::RoleNotAllowed(principal.role));
+    }
+    match command {
+        Command::RegisterCampaign(campaign) => access::may_create_for_brand(principal, &campaign.brand_id),
+        _ => Ok(()),
     }
 }
 

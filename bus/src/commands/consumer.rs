@@ -287,6 +287,9 @@ impl Handler for CommandHandler {
             return Handled::Unreadable(error.to_string());
         }
         let command = CommandToRun {
+            issued_by: envelope
+                .issuer()
+                .and_then(|issuer| serde_json::to_value(issuer).ok()),
             command_id: envelope.id,
             command_type: envelope.command_type,
             payload: envelope.data,
@@ -338,6 +341,8 @@ fn readable_command(payload: &[u8]) -> Option<CommandToRun> {
         command_id,
         command_type,
         payload,
+        // Not read from a message that cannot be read: nobody acts on it.
+        issued_by: None,
     })
 }
 

@@ -80,6 +80,8 @@ impl OutcomeMessage {
             command_id: self.command_id,
             command_type: self.command_type,
             payload: self.payload,
+            // The accepting process stored who issued it; an outcome does not change it.
+            issued_by: None,
         };
         (command, outcome)
     }

@@ -54,6 +54,52 @@ pub struct CommandMessage<D> {
     /// Always [`DATA_CONTENT_TYPE`].
     pub datacontenttype: String,
     pub data: D,
+    /// Extension attributes: who issued the command ([`Issuer`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuersub: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuerrole: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuerbrandid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuerpartnerid: Option<String>,
+}
+
+/// Who issued a command: the principal of the request that submitted it. The command
+/// runs with its rights, and the events it causes record it. Carried by a message as
+/// CloudEvents extension attributes (`issuersub`, `issuerrole`, `issuerbrandid`,
+/// `issuerpartnerid`); stored, and read by the services, as this JSON object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issuer {
+    pub sub: String,
+    /// `admin`, `brand`, `partner`, `tracker` or `reader`.
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_id: Option<String>,
+}
+
+impl<D> CommandMessage<D> {
+    /// Who issued the command, when the message says.
+    pub fn issuer(&self) -> Option<Issuer> {
+        Some(Issuer {
+            sub: self.issuersub.clone()?,
+            role: self.issuerrole.clone()?,
+            brand_id: self.issuerbrandid.clone(),
+            partner_id: self.issuerpartnerid.clone(),
+        })
+    }
+
+    /// The message, naming `issuer` as who issued it.
+    pub fn issued_by(mut self, issuer: Option<Issuer>) -> Self {
+        let issuer = issuer.as_ref();
+        self.issuersub = issuer.map(|i| i.sub.clone());
+        self.issuerrole = issuer.map(|i| i.role.clone());
+        self.issuerbrandid = issuer.and_then(|i| i.brand_id.clone());
+        self.issuerpartnerid = issuer.and_then(|i| i.partner_id.clone());
+        self
+    }
 }
 
 /// Registers a campaign under an id chosen when the command was accepted (so that a
@@ -218,6 +264,10 @@ impl Command {
             time,
             datacontenttype: DATA_CONTENT_TYPE.to_owned(),
             data: self.data(),
+            issuersub: None,
+            issuerrole: None,
+            issuerbrandid: None,
+            issuerpartnerid: None,
         }
     }
 }

@@ -212,6 +212,7 @@ impl ViewStore for Views {
             .bind(filter.status.map(|s| s.as_str()))
             .bind(&filter.after)
             .bind(limit)
+            .bind(&filter.participant)
             .fetch_all(self.db.pool())
             .await?;
         parse_documents(texts)
@@ -230,6 +231,7 @@ impl ViewStore for Views {
             .bind(pattern)
             .bind(&filter.after)
             .bind(limit)
+            .bind(&filter.id)
             .fetch_all(self.db.pool())
             .await?;
         parse_documents(texts)
@@ -245,9 +247,10 @@ impl ViewStore for Views {
             .await
     }
 
-    async fn campaign_events(&self, campaign_id: &str) -> Result<Vec<StreamEvent>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("campaign_events.sql"))
-            .bind(campaign_id)
+    async fn stream_events(&self, aggregate_type: &str, id: &str) -> Result<Vec<StreamEvent>, sqlx::Error> {
+        let rows = sqlx::query(include_str!("stream_events.sql"))
+            .bind(aggregate_type)
+            .bind(id)
             .fetch_all(self.db.pool())
             .await?;
         // Ids and payloads are text (timestamps too: RFC 3339, which sqlx decodes).

@@ -30,6 +30,7 @@ fn record(row: &PgRow) -> Result<CommandRecord, sqlx::Error> {
         submitted_at: row.try_get("submitted_at")?,
         completed_at: row.try_get("completed_at")?,
         result: row.try_get("result")?,
+        issued_by: row.try_get("issued_by")?,
     })
 }
 
@@ -48,6 +49,7 @@ impl CommandStorage for Commands {
             .bind(key)
             .bind(hash)
             .bind(submitted_at)
+            .bind(&command.issued_by)
             .fetch_optional(&self.pool)
             .await?;
         Ok(inserted.is_some())
@@ -95,6 +97,7 @@ impl CommandStorage for Commands {
             .bind(status.as_str())
             .bind(completed_at)
             .bind(result)
+            .bind(&command.issued_by)
             .fetch_optional(&self.pool)
             .await?;
         Ok(stored.is_some())

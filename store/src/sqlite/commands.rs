@@ -33,6 +33,10 @@ fn record(row: &SqliteRow) -> Result<CommandRecord, sqlx::Error> {
         submitted_at: row.try_get("submitted_at")?,
         completed_at: row.try_get("completed_at")?,
         result: row.try_get::<Option<&str>, _>("result")?.map(json).transpose()?,
+        issued_by: row
+            .try_get::<Option<&str>, _>("issued_by")?
+            .map(json)
+            .transpose()?,
     })
 }
 
@@ -53,7 +57,8 @@ impl CommandStorage for Commands {
                     .bind(command.queued)
                     .bind(key)
                     .bind(hash)
-                    .bind(submitted_at),
+                    .bind(submitted_at)
+                    .bind(command.issued_by.as_ref().map(Value::to_string)),
             )
             .await?;
         Ok(inserted > 0)
@@ -103,7 +108,8 @@ impl CommandStorage for Commands {
                     .bind(command.payload.to_string())
                     .bind(status.as_str())
                     .bind(completed_at)
-                    .bind(result.to_string()),
+                    .bind(result.to_string())
+                    .bind(command.issued_by.as_ref().map(Value::to_string)),
             )
             .await?;
         Ok(stored > 0)

@@ -7,7 +7,9 @@ pub mod records;
 pub mod stats;
 pub mod status;
 
+use auth::{Access, Authentication, Role, Rule};
 use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -43,30 +45,46 @@ pub enum Feed {
     InProcess,
 }
 
+/// Who may call each route: trackers record, readers read (the view holds no brand, so a
+/// brand token does not read stats); admins do everything.
+pub static RULES: &[Rule] = &[
+    Rule::new(Method::POST, "/tracking/clicks", Access::Roles(RECORDERS)),
+    Rule::new(Method::POST, "/tracking/conversions", Access::Roles(RECORDERS)),
+    Rule::new(
+        Method::GET,
+        "/tracking/campaigns/{id}/stats",
+        Access::Roles(READERS),
+    ),
+    Rule::new(Method::GET, "/tracking/status", Access::Roles(READERS)),
+];
+const RECORDERS: &[Role] = &[Role::Admin, Role::Tracker];
+const READERS: &[Role] = &[Role::Admin, Role::Reader];
+
 /// The tracking service on its own (`alpes tracking`): its routes, under
-/// `/tracking`, and problem answers for every other path.
-pub fn router(state: TrackingState) -> Router {
+/// `/tracking`, behind `authentication`, and problem answers for every other path.
+pub fn router(state: TrackingState, authentication: &Authentication) -> Router {
     with_layers(
-        routes()
+        routes(authentication)
             .fallback(|| async { TrackingError::RouteNotFound })
             .method_not_allowed_fallback(|| async { TrackingError::MethodNotAllowed })
             .with_state(state),
     )
 }
 
-/// Only the `/tracking/...` routes, without fallbacks: to merge into another
-/// application's router (`alpes serve` with the in-process bus), whose fallbacks
-/// answer for the other paths.
-pub fn routes_only(state: TrackingState) -> Router {
-    with_layers(routes().with_state(state))
+/// Only the `/tracking/...` routes (behind `authentication`), without fallbacks: to
+/// merge into another application's router (`alpes serve` with the in-process bus),
+/// whose fallbacks answer for the other paths.
+pub fn routes_only(state: TrackingState, authentication: &Authentication) -> Router {
+    with_layers(routes(authentication).with_state(state))
 }
 
-fn routes() -> Router<TrackingState> {
-    Router::new()
+fn routes(authentication: &Authentication) -> Router<TrackingState> {
+    let routes = Router::new()
         .route("/tracking/clicks", post(records::record_click))
         .route("/tracking/conversions", post(records::record_conversion))
         .route("/tracking/campaigns/{id}/stats", get(stats::campaign_stats))
-        .route("/tracking/status", get(status::status))
+        .route("/tracking/status", get(status::status));
+    authentication.protect(routes, RULES)
 }
 
 fn with_layers(router: Router) -> Router {

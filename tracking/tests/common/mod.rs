@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+use auth::{Authentication, Issuer, Principal, Role, TokenSettings, Verifier};
 use chrono::Utc;
 use contract::v1::{self, CampaignEvent, CloudEvent, IntegrationEvent, PartnerEvent};
 use pulsar::producer::{Message, ProducerOptions};
@@ -85,13 +86,38 @@ async fn serve(service: TrackingService) -> Tracking {
         .await
         .expect("a free port");
     let address = format!("http://{}", listener.local_addr().expect("bound"));
-    let router = service.router();
+    let router = service.router(&authentication());
     tokio::spawn(async move { axum::serve(listener, router).await });
     Tracking {
         service,
         address,
-        client: reqwest::Client::new(),
+        client: client_as(&Principal::new("test-admin", Role::Admin)),
     }
+}
+
+/// The HS256 secret the tests' services verify tokens with.
+pub const SECRET: &str = "tracking-test-secret-of-32-bytes-or-more";
+
+/// The authentication of the tests' services.
+pub fn authentication() -> Authentication {
+    Authentication::tokens(Verifier::new(&TokenSettings::secret(SECRET)).unwrap())
+}
+
+/// A client whose requests carry `principal`'s token.
+pub fn client_as(principal: &Principal) -> reqwest::Client {
+    let token = Issuer::new(&TokenSettings::secret(SECRET))
+        .unwrap()
+        .issue(principal, Duration::from_secs(3600))
+        .unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 impl Tracking {
