@@ -257,6 +257,8 @@ pub struct ServeArgs {
     /// listener).
     #[arg(long, env = "PULSAR_URL")]
     pub pulsar_url: Option<String>,
+    #[command(flatten)]
+    pub pulsar_auth: PulsarAuthArgs,
     /// Run no outbox relay in this process (another process relays: `alpes relay`).
     #[arg(long, env = "ALPES_NO_RELAY")]
     pub no_relay: bool,
@@ -368,11 +370,53 @@ pub struct TopicArgs {
     pub partner_topic: String,
 }
 
+/// The credentials for a Pulsar broker that requires token authentication (`alpes serve`,
+/// `alpes relay` and `alpes tracking`). The token is a secret: redacted in Debug output and
+/// in `--help`, never logged; a file suits mounted secrets (Kubernetes, Docker).
+#[derive(Debug, Clone, Args)]
+pub struct PulsarAuthArgs {
+    /// Token for a broker that requires token authentication (usually a JWT).
+    #[arg(
+        long,
+        env = "PULSAR_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "pulsar_token_file"
+    )]
+    pub pulsar_token: Option<SecretString>,
+    /// File holding that token (its content, trimmed), instead of `--pulsar-token`.
+    #[arg(long, env = "PULSAR_TOKEN_FILE")]
+    pub pulsar_token_file: Option<PathBuf>,
+}
+
+impl PulsarAuthArgs {
+    /// The token, if one was given, read from its file when given that way. A file that
+    /// cannot be read, or a token that is blank, is an error at startup (rather than a
+    /// broker refusing every connection later); the error names the file, never its content.
+    pub fn token(self) -> anyhow::Result<Option<SecretString>> {
+        use secrecy::ExposeSecret;
+        let (token, source) = match (self.pulsar_token, self.pulsar_token_file) {
+            (Some(token), _) => (token, "--pulsar-token (PULSAR_TOKEN)".to_owned()),
+            (None, Some(path)) => {
+                let content = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading the Pulsar token file {}", path.display()))?;
+                let content = SecretString::from(content);
+                let token = SecretString::from(content.expose_secret().trim());
+                (token, format!("the Pulsar token file {}", path.display()))
+            }
+            (None, None) => return Ok(None),
+        };
+        anyhow::ensure!(!token.expose_secret().trim().is_empty(), "{source} is empty");
+        Ok(Some(token))
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RelayArgs {
     /// Pulsar broker (pulsar://host:6650).
     #[arg(long, env = "PULSAR_URL")]
     pub pulsar_url: String,
+    #[command(flatten)]
+    pub pulsar_auth: PulsarAuthArgs,
     #[command(flatten)]
     pub topics: TopicArgs,
     #[command(flatten)]
@@ -387,6 +431,8 @@ pub struct TrackingArgs {
     /// Pulsar broker (pulsar://host:6650).
     #[arg(long, env = "PULSAR_URL", default_value = "pulsar://127.0.0.1:6650")]
     pub pulsar_url: String,
+    #[command(flatten)]
+    pub pulsar_auth: PulsarAuthArgs,
     #[command(flatten)]
     pub topics: TopicArgs,
     #[command(flatten)]
@@ -440,10 +486,11 @@ impl From<CommandTopicArgs> for bus::commands::CommandTopics {
 }
 
 impl TopicArgs {
-    fn pulsar(self, url: String) -> bus::PulsarSettings {
+    fn pulsar(self, url: String, token: Option<SecretString>) -> bus::PulsarSettings {
         bus::PulsarSettings {
             campaign_topic: self.campaign_topic,
             partner_topic: self.partner_topic,
+            token,
             ..bus::PulsarSettings::new(url)
         }
     }
@@ -473,6 +520,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let auth = args.auth.settings(backend, &args.database.data_dir)?;
             let legacy_principal = args.bff.legacy_principal()?;
             let database = args.database.settings();
+            let pulsar_token = args.pulsar_auth.token()?;
             let settings = Settings {
                 auth,
                 legacy_principal,
@@ -483,14 +531,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 projectors: ProjectorSettings::default(),
                 commands: match &args.pulsar_url {
                     Some(url) => CommandTransport::Pulsar(
-                        args.topics.clone().pulsar(url.clone()),
+                        args.topics.clone().pulsar(url.clone(), pulsar_token.clone()),
                         args.command_topics.into(),
                     ),
                     None => CommandTransport::Embedded,
                 },
                 bus: match (args.no_relay, args.pulsar_url) {
                     (true, _) => BusSettings::Off,
-                    (false, Some(url)) => BusSettings::Pulsar(args.topics.pulsar(url)),
+                    (false, Some(url)) => BusSettings::Pulsar(args.topics.pulsar(url, pulsar_token)),
                     (false, None) => BusSettings::InProcess,
                 },
                 database,
@@ -498,7 +546,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Application::build(settings).await?.run_until_stopped().await
         }
         Command::Relay(args) => {
-            crate::services::relay(args.database.settings(), args.topics.pulsar(args.pulsar_url)).await
+            let pulsar = args.topics.pulsar(args.pulsar_url, args.pulsar_auth.token()?);
+            crate::services::relay(args.database.settings(), pulsar).await
         }
         Command::Tracking(args) => {
             let config = tracking::TrackingConfig {
@@ -506,6 +555,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 partner_topic: args.topics.partner_topic,
                 subscription: args.subscription,
                 dead_letter_topic: args.dead_letter_topic,
+                token: args.pulsar_auth.token()?,
                 ..tracking::TrackingConfig::new(args.pulsar_url)
             };
             let auth = args.auth.settings(

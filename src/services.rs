@@ -41,7 +41,8 @@ pub async fn tracking(
         .await
         .context("applying the tracking service's migrations")?;
     tracing::info!(storage = %db.backend(), broker = %config.pulsar_url, "tracking service consuming from Pulsar");
-    let commands = bus::commands::CommandConsumerSettings::new(config.pulsar_url.clone());
+    // The same broker, token and timeouts as the events' consumers.
+    let commands = bus::commands::CommandConsumerSettings::from_pulsar(config.pulsar_settings());
     let mut service = tracking::TrackingService::start(db, config);
     // The seed front door's conversions (`comando-registrar-evento-conversion`); their
     // outcomes go back to `alpes serve` on the outcomes topic.

@@ -18,10 +18,16 @@
 //! - **Short client retries**: the crate's own reconnection loops are kept short so that a
 //!   broker that stays down surfaces as an error; the relay then backs off and reconnects,
 //!   and reports it in its status.
+//! - **The token is a `SecretString`**: a broker token is a credential, and
+//!   [`PulsarSettings`] derives `Debug`: whatever prints the settings (a log line, a panic
+//!   message) shows `[REDACTED]` in its place.
 
 use async_trait::async_trait;
 use pulsar::producer::{Message, ProducerOptions};
-use pulsar::{ConnectionRetryOptions, OperationRetryOptions, Producer, Pulsar, TokioExecutor};
+use pulsar::{
+    Authentication, ConnectionRetryOptions, OperationRetryOptions, Producer, Pulsar, TokioExecutor,
+};
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
@@ -47,6 +53,9 @@ pub struct PulsarSettings {
     pub operation_timeout: Duration,
     /// How long connecting to the broker may take.
     pub connection_timeout: Duration,
+    /// The token for a broker that requires token authentication (Pulsar's `token`
+    /// method, usually a JWT); `None` connects without authenticating. Redacted in Debug.
+    pub token: Option<SecretString>,
 }
 
 impl PulsarSettings {
@@ -59,6 +68,7 @@ impl PulsarSettings {
             producer_name_prefix: "alpes-relay".to_owned(),
             operation_timeout: Duration::from_secs(10),
             connection_timeout: Duration::from_secs(5),
+            token: None,
         }
     }
 
@@ -70,9 +80,15 @@ impl PulsarSettings {
         }
     }
 
-    /// A client with these settings' timeouts and short internal retries.
+    /// A client with these settings' timeouts, short internal retries and token. Every
+    /// Pulsar client of `alpes` is built here, so that none connects without the token.
+    ///
+    /// A broker that refuses the token (or its absence) answers the CONNECT with an
+    /// AuthenticationError, which the client does not retry: the error comes back at once.
+    /// The `pulsar` crate (6.9) reports it only as "fatal error when connecting to the Pulsar
+    /// server", without the broker's reason (pulsar-rs issue #292): the broker's log says it.
     pub async fn client(&self) -> Result<Pulsar<TokioExecutor>, pulsar::Error> {
-        Pulsar::builder(self.url.clone(), TokioExecutor)
+        let builder = Pulsar::builder(self.url.clone(), TokioExecutor)
             .with_connection_retry_options(ConnectionRetryOptions {
                 min_backoff: Duration::from_millis(50),
                 max_backoff: Duration::from_secs(1),
@@ -86,9 +102,15 @@ impl PulsarSettings {
                 // ProducerBusy (the previous relay's producer not gone yet) is retried this
                 // often, then the relay backs off and tries again.
                 max_retries: Some(10),
-            })
-            .build()
-            .await
+            });
+        let builder = match &self.token {
+            Some(token) => builder.with_auth(Authentication {
+                name: "token".to_owned(),
+                data: token.expose_secret().as_bytes().to_vec(),
+            }),
+            None => builder,
+        };
+        builder.build().await
     }
 }
 
@@ -215,5 +237,23 @@ impl Publisher for PulsarPublisher {
             let _ = self.partners.close().await;
         };
         let _ = tokio::time::timeout(Duration::from_secs(2), close).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_does_not_show_the_token() {
+        let settings = PulsarSettings {
+            token: Some(SecretString::from("eyJhbGciOiJIUzI1NiJ9.s3cr3t-t0ken")),
+            ..PulsarSettings::new("pulsar://127.0.0.1:6650")
+        };
+        let printed = format!("{settings:?} {:?}", PulsarTransport::new(settings.clone()));
+        assert!(!printed.contains("s3cr3t-t0ken"), "{printed}");
+        // What is printed says that there is a token, without showing it.
+        assert!(printed.contains("token: Some("), "{printed}");
+        assert!(printed.contains("REDACTED"), "{printed}");
     }
 }

@@ -16,7 +16,10 @@
 //! ```
 //!
 //! # Implemented
-//! - CONNECT/CONNECTED (any authentication is accepted), PING/PONG.
+//! - CONNECT/CONNECTED, PING/PONG. Any authentication is accepted, unless the broker was
+//!   started with [`TestBroker::start_requiring_token`]: then a CONNECT without the `token`
+//!   method and that token gets an AuthenticationError and the connection is closed, as a
+//!   Pulsar broker with token authentication does.
 //! - PARTITIONED_METADATA (every topic is non-partitioned), LOOKUP (answers with this broker's
 //!   own URL), GET_TOPICS_OF_NAMESPACE.
 //! - PRODUCER (a name is generated when none is given; ProducerBusy for a name already connected
@@ -50,7 +53,8 @@
 //!   Pulsar does.
 //!
 //! # Not implemented
-//! Authentication and authorization, TLS, partitioned topics, transactions, deduplication,
+//! Authentication methods other than `token` (and token expiry, roles, AUTH_CHALLENGE),
+//! authorization, TLS, partitioned topics, transactions, deduplication,
 //! retention, TTL and backlog quotas (topics live in memory for the broker's lifetime, nothing
 //! is ever deleted but unsubscribed subscriptions), compaction, delayed delivery
 //! (`deliver_at_time` is ignored), chunking, encryption (payloads are stored as sent),
@@ -112,6 +116,17 @@ impl TestBroker {
             Ok(broker) => broker,
             Err(e) => panic!("cannot start the test broker on {any_port}: {e}"),
         }
+    }
+
+    /// Starts a broker, as [`TestBroker::start`] does, that requires token authentication:
+    /// clients must connect with the `token` method and this token
+    /// (`pulsar::Authentication { name: "token", data: token }`), or their CONNECT is refused
+    /// with an AuthenticationError.
+    pub async fn start_requiring_token(token: &str) -> TestBroker {
+        let broker = Self::start().await;
+        // No client can have connected yet: the URL was not known before this returns.
+        broker.lock().required_token = Some(token.as_bytes().to_vec());
+        broker
     }
 
     /// Starts a broker listening on `addr` (port 0 for any free port), in the current tokio
@@ -274,12 +289,19 @@ impl TestBroker {
 
     /// Publishes `payload` on `topic` through a client of the `pulsar` crate, as any
     /// producer would (for tests that need a message no code of theirs would send: an
-    /// unreadable one); returns once the broker has confirmed it.
+    /// unreadable one); returns once the broker has confirmed it. The client brings the
+    /// token the broker requires, if any.
     pub async fn publish(&self, topic: &str, payload: &[u8]) {
-        let client = pulsar::Pulsar::builder(self.url(), pulsar::TokioExecutor)
-            .build()
-            .await
-            .expect("a client of the test broker");
+        let builder = pulsar::Pulsar::builder(self.url(), pulsar::TokioExecutor);
+        let required_token = self.lock().required_token.clone();
+        let builder = match required_token {
+            Some(token) => builder.with_auth(pulsar::Authentication {
+                name: "token".to_owned(),
+                data: token,
+            }),
+            None => builder,
+        };
+        let client = builder.build().await.expect("a client of the test broker");
         let mut producer = client
             .producer()
             .with_topic(topic)

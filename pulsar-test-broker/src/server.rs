@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio_util::codec::Framed;
 
-use crate::broker::{connected, lock, Broker, Outbound, Outbox};
+use crate::broker::{authentication_refused, connected, lock, Broker, Outbound, Outbox};
 use crate::codec::FrameCodec;
 
 /// How long a new connection has to send its CONNECT.
@@ -92,6 +92,17 @@ async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Mutex<Broker>>) 
         Ok(None) => return,
         Err(_) => return tracing::warn!(%peer, "closing a connection that sent no CONNECT"),
     };
+    let authenticated = lock(&broker).authenticate(&connect);
+    if let Err(reason) = authenticated {
+        tracing::info!(%peer, "refusing a connection: {reason}");
+        let refusal = Message {
+            command: authentication_refused(reason),
+            payload: None,
+        };
+        // Then the connection closes (dropping it), as Pulsar closes it after the error.
+        let _ = framed.send(refusal).await;
+        return;
+    }
     let (sender, mut outbound) = mpsc::unbounded_channel();
     let outbox = Outbox(sender);
     let Some(conn) = lock(&broker).connect(outbox.clone()) else {

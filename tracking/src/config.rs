@@ -1,5 +1,6 @@
 //! [`TrackingConfig`]: where the tracking service reads its events from.
 
+use secrecy::SecretString;
 use std::time::Duration;
 
 /// The default address of `alpes tracking` (the seed's tracking service's port).
@@ -28,6 +29,9 @@ pub struct TrackingConfig {
     /// The Pulsar client's operation timeout.
     pub operation_timeout: Duration,
     pub connection_timeout: Duration,
+    /// The token for a broker that requires token authentication; `None` connects
+    /// without authenticating. Redacted in Debug.
+    pub token: Option<SecretString>,
 }
 
 impl TrackingConfig {
@@ -44,6 +48,21 @@ impl TrackingConfig {
             max_backoff: Duration::from_secs(30),
             operation_timeout: Duration::from_secs(10),
             connection_timeout: Duration::from_secs(5),
+            token: None,
+        }
+    }
+
+    /// The settings every Pulsar client of the service is built with (the events'
+    /// consumers, the conversion commands' consumers and their outcomes' producers): this
+    /// broker, token and timeouts, so that none of them connects differently.
+    pub fn pulsar_settings(&self) -> bus::PulsarSettings {
+        bus::PulsarSettings {
+            campaign_topic: self.campaign_topic.clone(),
+            partner_topic: self.partner_topic.clone(),
+            connection_timeout: self.connection_timeout,
+            operation_timeout: self.operation_timeout,
+            token: self.token.clone(),
+            ..bus::PulsarSettings::new(self.pulsar_url.clone())
         }
     }
 

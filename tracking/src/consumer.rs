@@ -223,13 +223,7 @@ impl TopicWorker {
 
     async fn subscribe(&self) -> Result<(Pulsar<TokioExecutor>, PulsarConsumer), pulsar::Error> {
         // The same client, timeouts and short retries as every Pulsar client of ours.
-        let client = bus::PulsarSettings {
-            connection_timeout: self.config.connection_timeout,
-            operation_timeout: self.config.operation_timeout,
-            ..bus::PulsarSettings::new(self.config.pulsar_url.clone())
-        }
-        .client()
-        .await?;
+        let client = self.config.pulsar_settings().client().await?;
         let consumer = client
             .consumer()
             .with_topic(&self.topic)

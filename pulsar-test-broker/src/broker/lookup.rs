@@ -1,6 +1,6 @@
-//! Connection setup and topic discovery: CONNECTED, PARTITIONED_METADATA, LOOKUP,
-//! GET_TOPICS_OF_NAMESPACE, and the schema commands (schemas are accepted and echoed, never
-//! validated).
+//! Connection setup and topic discovery: CONNECTED (or the refusal of a CONNECT without the
+//! required token), PARTITIONED_METADATA, LOOKUP, GET_TOPICS_OF_NAMESPACE, and the schema
+//! commands (schemas are accepted and echoed, never validated).
 
 use pulsar::message::proto::command_get_topics_of_namespace::Mode;
 use pulsar::message::proto::command_lookup_topic_response::LookupType;
@@ -13,10 +13,31 @@ use pulsar::message::proto::{
     ServerError,
 };
 
-use super::{valid_topic_name, Broker, Outbox, MAX_MESSAGE_SIZE, PROTOCOL_VERSION, SCHEMA_VERSION};
+use super::{
+    error, valid_topic_name, Broker, Outbox, BROKER_REQUEST_ID, MAX_MESSAGE_SIZE, PROTOCOL_VERSION,
+    SCHEMA_VERSION,
+};
 use crate::topic::full_topic_name;
 
+/// The authentication method of Pulsar's token provider (`AuthenticationProviderToken`).
+const TOKEN_METHOD: &str = "token";
+
 impl Broker {
+    /// Whether a CONNECT may go on: always, unless the broker requires a token; then only with
+    /// the `token` method and that token. The reason of a refusal never shows the token sent.
+    pub fn authenticate(&self, connect: &CommandConnect) -> Result<(), &'static str> {
+        let Some(required) = &self.required_token else {
+            return Ok(());
+        };
+        match (connect.auth_method_name.as_deref(), connect.auth_data.as_deref()) {
+            (Some(TOKEN_METHOD), Some(token)) if token == required.as_slice() => Ok(()),
+            (Some(TOKEN_METHOD), Some(_)) => Err("Unable to authenticate: the token is not the right one"),
+            (Some(TOKEN_METHOD), None) => Err("Unable to authenticate: the token method without a token"),
+            (Some(_), _) => Err("Unable to authenticate: only the token method is accepted"),
+            (None, _) => Err("Unable to authenticate: no authentication, and a token is required"),
+        }
+    }
+
     /// LOOKUP: every topic is served here, by this broker's own URL.
     pub(super) fn lookup(&self, outbox: &Outbox, lookup: CommandLookupTopic) {
         outbox.send(BaseCommand {
@@ -108,7 +129,14 @@ impl Broker {
     }
 }
 
-/// The answer to CONNECT. Authentication data, if any, is ignored.
+/// The answer to a CONNECT that [`Broker::authenticate`] refused, as Pulsar sends it: an ERROR
+/// (AuthenticationError) with the request id -1 (a CONNECT has none), after which the broker
+/// closes the connection. Clients do not retry it.
+pub(crate) fn authentication_refused(reason: &str) -> BaseCommand {
+    error(BROKER_REQUEST_ID, ServerError::AuthenticationError, reason)
+}
+
+/// The answer to a CONNECT that [`Broker::authenticate`] accepted.
 pub(crate) fn connected(connect: &CommandConnect) -> BaseCommand {
     let protocol_version = connect.protocol_version.unwrap_or(0).min(PROTOCOL_VERSION);
     BaseCommand {

@@ -9,8 +9,8 @@ mod consumers;
 mod lookup;
 mod producers;
 
-pub(crate) use lookup::connected;
 use lookup::partitioned_metadata;
+pub(crate) use lookup::{authentication_refused, connected};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -86,6 +86,8 @@ pub(crate) struct Broker {
     pub faults: Faults,
     /// While down, new connections are refused even if they got past the listener.
     pub down: bool,
+    /// The token a CONNECT must carry (method `token`); `None`: any client is accepted.
+    pub required_token: Option<Vec<u8>>,
 }
 
 /// Locks the broker, going on after a panic elsewhere (a test failing in a handler must not turn
@@ -104,6 +106,7 @@ impl Broker {
             next_producer_name: 0,
             faults: Faults::default(),
             down: false,
+            required_token: None,
         }
     }
 

@@ -54,9 +54,14 @@ pub struct Tracking {
 }
 
 pub async fn start_tracking(db: &TestDb, broker: &TestBroker) -> Tracking {
+    start_tracking_with(db, tracking_config(broker)).await
+}
+
+/// The tracking service with this configuration, serving on a random port.
+pub async fn start_tracking_with(db: &TestDb, config: TrackingConfig) -> Tracking {
     init_logs();
     migrate(db).await;
-    serve(TrackingService::start(db.db.clone(), tracking_config(broker))).await
+    serve(TrackingService::start(db.db.clone(), config)).await
 }
 
 /// Creates the tracking tables (tracking's own migration set; the test database has the
