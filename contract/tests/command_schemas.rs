@@ -6,7 +6,8 @@
 
 use chrono::{TimeZone, Utc};
 use contract::v1::commands::{
-    self, types, CancelCampaign, Command, Participant, RegisterCampaign, RegisterConversion, RegisterPartner,
+    self, types, CancelCampaign, Command, Issuer, Participant, RegisterCampaign, RegisterConversion,
+    RegisterPartner,
 };
 use contract::v1::schema::Schemas;
 use contract::v1::Money;
@@ -88,12 +89,24 @@ fn samples() -> Vec<Command> {
     ]
 }
 
-/// The message of `command` as JSON, as it goes on the wire.
+/// Who issues the sample commands.
+fn issuer() -> Issuer {
+    Issuer {
+        sub: "alice@brand".into(),
+        role: "brand".into(),
+        brand_id: Some("brand-42".into()),
+        partner_id: None,
+    }
+}
+
+/// The message of `command` as JSON, as it goes on the wire (naming its issuer).
 fn message(command: &Command) -> Value {
-    let message = command.message(
-        Uuid::now_v7(),
-        Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap(),
-    );
+    let message = command
+        .message(
+            Uuid::now_v7(),
+            Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap(),
+        )
+        .issued_by(Some(issuer()));
     serde_json::to_value(message).unwrap()
 }
 
@@ -145,6 +158,7 @@ fn every_command_message_matches_the_schema_documents_every_field_and_decodes_ba
         let payload = serde_json::to_vec(&instance).unwrap();
         let envelope = commands::decode_envelope(&payload).unwrap();
         assert_eq!(envelope.subject.as_deref(), Some(command.subject()));
+        assert_eq!(envelope.issuer(), Some(issuer()));
         assert_eq!(
             Command::from_data(&envelope.command_type, envelope.data).unwrap(),
             command
@@ -158,6 +172,10 @@ fn every_command_message_matches_the_schema_documents_every_field_and_decodes_ba
 #[test]
 fn the_optional_fields_may_be_absent() {
     let schemas = Schemas::v1();
+    // A message that names no issuer (an operator's tool put it on the topic).
+    let anonymous = serde_json::to_value(samples()[0].message(Uuid::now_v7(), Utc::now())).unwrap();
+    assert!(anonymous.get("issuersub").is_none());
+    assert!(schemas.command_errors(&anonymous).is_empty(), "{anonymous}");
     // No subject, and the data fields with serde defaults left out.
     let mut campaign = register_campaign();
     campaign.as_object_mut().unwrap().remove("subject");

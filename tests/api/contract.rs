@@ -105,6 +105,10 @@ async fn run(
         // Nothing kept between runs: the same seed generates the same requests.
         .args(["--generation-database", "none"])
         .args(["--request-timeout", "15"])
+        // An admin's token: every operation is open to it. (Schemathesis's
+        // `ignored_auth` check also sends each operation without it, and expects 401.)
+        .arg("--header")
+        .arg(format!("Authorization: Bearer {}", token(&test_admin())))
         .arg("--no-color")
         .env("NO_COLOR", "1");
     tokio::task::spawn_blocking(move || command.output())

@@ -13,7 +13,7 @@ use bus::commands::{
 use bus::PulsarSettings;
 use chrono::Utc;
 use common::*;
-use contract::v1::commands::{Command, CommandMessage, RegisterConversion};
+use contract::v1::commands::{Command, CommandMessage, Issuer, RegisterConversion};
 use pulsar_test_broker::TestBroker;
 use std::time::Duration;
 use uuid::Uuid;
@@ -131,5 +131,51 @@ async fn the_status_shows_no_command_consumer_until_one_is_started() {
     let tracking = start_tracking(&db, &broker).await;
     let status = tracking.status().await;
     assert!(status.get("command_consumers").is_none(), "{status}");
+    tracking.service.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_conversion_runs_only_for_an_issuer_that_may_record_one() {
+    let db = TestDb::new().await;
+    let broker = TestBroker::start().await;
+    let mut tracking = start_tracking(&db, &broker).await;
+    let topics = CommandTopics::default();
+    let settings = CommandConsumerSettings {
+        min_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(300),
+        ..CommandConsumerSettings::from_pulsar(pulsar(&broker))
+    };
+    tracking.service.start_conversion_commands(settings, &topics);
+    let mut publisher = EventPublisher::new(&broker).await;
+    let mut campaign = CampaignStream::new();
+    for event in campaign.active_with(&["p-1"]) {
+        publisher.publish(&event).await;
+    }
+    tracking.applied(3).await;
+
+    let issuer = |role: &str| Issuer {
+        sub: format!("t-{role}"),
+        role: role.to_owned(),
+        brand_id: None,
+        partner_id: None,
+    };
+    let commands = PulsarCommands::new(pulsar(&broker), topics.clone());
+    let by_reader = conversion(&campaign.id, "p-1").issued_by(Some(issuer("reader")));
+    commands.publish(&by_reader).await.expect("published");
+    let by_tracker = conversion(&campaign.id, "p-1").issued_by(Some(issuer("tracker")));
+    commands.publish(&by_tracker).await.expect("published");
+
+    broker
+        .wait_for_messages(&topics.outcomes, 2, Duration::from_secs(20))
+        .await;
+    let outcomes = outcomes(&broker, &topics);
+    assert_eq!(outcomes[0].command_id, by_reader.id);
+    assert_eq!(outcomes[0].status, OutcomeStatus::Failed);
+    assert_eq!(outcomes[0].result["status"], 403, "{:?}", outcomes[0].result);
+    assert_eq!(outcomes[0].result["code"], "auth.forbidden");
+    assert_eq!(outcomes[1].command_id, by_tracker.id);
+    assert_eq!(outcomes[1].status, OutcomeStatus::Succeeded);
+    let stats = tracking.stats(&campaign.id).await;
+    assert_eq!(stats["conversions"]["count"], 1, "{stats}");
     tracking.service.shutdown().await;
 }

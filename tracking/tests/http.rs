@@ -334,3 +334,38 @@ async fn external_ids_are_scoped_to_their_campaign() {
     let response = f.tracking.post("/tracking/clicks", &fishing).await;
     assert_eq!(response.status(), 422);
 }
+
+#[tokio::test]
+async fn trackers_record_readers_read_and_nobody_without_a_token() {
+    let fixture = fixture().await;
+    let address = &fixture.tracking.address;
+    let click = serde_json::json!({"campaign_id": fixture.campaign, "partner_id": "p-1"});
+    let as_role = |role| client_as(&auth::Principal::new(format!("t-{role:?}"), role));
+    let tracker = as_role(auth::Role::Tracker);
+    let reader = as_role(auth::Role::Reader);
+    let brand = client_as(&auth::Principal::brand("t-brand", "b-1"));
+
+    let recorded = tracker
+        .post(format!("{address}/tracking/clicks"))
+        .json(&click)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(recorded.status(), 201);
+    for refused in [&reader, &brand] {
+        let response = refused
+            .post(format!("{address}/tracking/clicks"))
+            .json(&click)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403);
+        assert_eq!(response.headers()["content-type"], "application/problem+json");
+    }
+    let stats = format!("{address}/tracking/campaigns/{}/stats", fixture.campaign);
+    assert_eq!(reader.get(&stats).send().await.unwrap().status(), 200);
+    assert_eq!(tracker.get(&stats).send().await.unwrap().status(), 403);
+    let anonymous = reqwest::Client::new().get(&stats).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.headers()["www-authenticate"], r#"Bearer realm="alpes""#);
+}
