@@ -64,13 +64,20 @@ impl Drop for Server {
 fn serve(data_dir: &Path, bind: &str, extra: &[&str]) -> Server {
     let mut args = vec!["serve", "--bind", bind];
     args.extend_from_slice(extra);
-    let mut child = alpes(data_dir, &args)
+    let child = alpes(data_dir, &args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("alpes starts");
+    // Owned at once, so that it is killed and waited for whatever happens next.
+    let mut server = Server {
+        child,
+        address: String::new(),
+        printed_token: None,
+        lines: Vec::new(),
+    };
     let (lines_tx, lines_rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
+    let stdout = server.child.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if lines_tx.send(line).is_err() {
@@ -79,28 +86,22 @@ fn serve(data_dir: &Path, bind: &str, extra: &[&str]) -> Server {
         }
     });
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut lines = Vec::new();
-    let mut printed_token = None;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines_rx
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("alpes never listened: {lines:#?}"));
+        let Ok(line) = lines_rx.recv_timeout(left) else {
+            panic!("alpes never listened: {:#?}", server.lines);
+        };
         if let Some(token) = line.strip_prefix("ALPES_TOKEN=") {
-            printed_token = Some(token.to_owned());
+            server.printed_token = Some(token.to_owned());
         }
         let address = serde_json::from_str::<Value>(&line)
             .ok()
             .filter(|log| log["message"] == "listening")
             .and_then(|log| log["address"].as_str().map(str::to_owned));
-        lines.push(line);
+        server.lines.push(line);
         if let Some(address) = address {
-            return Server {
-                child,
-                address: format!("http://{address}"),
-                printed_token,
-                lines,
-            };
+            server.address = format!("http://{address}");
+            return server;
         }
     }
 }
