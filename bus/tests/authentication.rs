@@ -7,20 +7,15 @@ mod common;
 
 use async_trait::async_trait;
 use bus::commands::{
-    spawn_command_consumers, CommandConsumerSettings, CommandTopics, PublishCommand, PublishOutcomes,
-    PulsarCommands,
+    spawn_command_consumers, CommandTopics, PublishCommand, PublishOutcomes, PulsarCommands,
 };
 use bus::{PublishError, PulsarSettings, PulsarTransport, RelayState, Transport};
-use chrono::Utc;
 use common::*;
-use contract::v1::commands::{Command, RegisterCampaign};
-use contract::v1::Money;
 use pulsar_test_broker::TestBroker;
 use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use store::{CommandToRun, Outcome, RunCommand, RunResult};
-use uuid::Uuid;
 
 const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.relay-token";
 
@@ -117,20 +112,6 @@ impl RunCommand for Succeeds {
     }
 }
 
-fn register_campaign() -> contract::v1::commands::CommandMessage<serde_json::Value> {
-    Command::RegisterCampaign(RegisterCampaign {
-        campaign_id: "c-1".into(),
-        name: "Summer launch".into(),
-        brand_id: "brand-1".into(),
-        budget: Money {
-            amount: "10000".into(),
-            currency: "USD".into(),
-        },
-        participants: vec![],
-    })
-    .message(Uuid::now_v7(), Utc::now())
-}
-
 #[tokio::test]
 async fn commands_and_their_outcomes_go_through_a_broker_that_requires_a_token() {
     init_logs();
@@ -139,17 +120,13 @@ async fn commands_and_their_outcomes_go_through_a_broker_that_requires_a_token()
     let topics = CommandTopics::default();
     let outcomes = Arc::new(PublishOutcomes::new(pulsar.clone(), topics.outcomes.clone()));
     let consumers = spawn_command_consumers(
-        CommandConsumerSettings {
-            min_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_millis(200),
-            ..CommandConsumerSettings::from_pulsar(pulsar.clone())
-        },
+        command_consumer_settings(pulsar.clone()),
         topics.serve_subscriptions(),
         Arc::new(Succeeds),
         outcomes.clone(),
     );
     let publisher = PulsarCommands::new(pulsar, topics.clone());
-    let command = register_campaign();
+    let command = register_campaign("c-1");
     publisher
         .publish(&command)
         .await
@@ -170,18 +147,14 @@ async fn commands_cannot_be_published_or_consumed_without_the_token() {
     let pulsar = settings(&broker, None);
     let topics = CommandTopics::default();
     let publisher = PulsarCommands::new(pulsar.clone(), topics.clone());
-    let refused = tokio::time::timeout(WAIT, publisher.publish(&register_campaign()))
+    let refused = tokio::time::timeout(WAIT, publisher.publish(&register_campaign("c-1")))
         .await
         .expect("the publication ends")
         .expect_err("refused without the token");
     assert!(refused.to_string().contains(REFUSED), "{refused}");
 
     let consumers = spawn_command_consumers(
-        CommandConsumerSettings {
-            min_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_millis(200),
-            ..CommandConsumerSettings::from_pulsar(pulsar.clone())
-        },
+        command_consumer_settings(pulsar.clone()),
         topics.serve_subscriptions(),
         Arc::new(Succeeds),
         Arc::new(PublishOutcomes::new(pulsar, topics.outcomes.clone())),

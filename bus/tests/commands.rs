@@ -12,11 +12,8 @@ use bus::commands::{
     PulsarCommands,
 };
 use chrono::Utc;
-use common::{eventually, init_logs, pulsar_settings, TestDb};
-use contract::v1::commands::{
-    types, CancelCampaign, Command, CommandMessage, Issuer, RegisterCampaign, RegisterConversion,
-};
-use contract::v1::Money;
+use common::{command_consumer_settings, eventually, init_logs, pulsar_settings, register_campaign, TestDb};
+use contract::v1::commands::{types, CancelCampaign, Command, CommandMessage, Issuer, RegisterConversion};
 use pulsar_test_broker::TestBroker;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -98,25 +95,7 @@ impl OutcomeSink for HangAfterStoring {
 }
 
 fn settings(broker: &TestBroker) -> CommandConsumerSettings {
-    CommandConsumerSettings {
-        min_backoff: Duration::from_millis(50),
-        max_backoff: Duration::from_millis(200),
-        ..CommandConsumerSettings::from_pulsar(pulsar_settings(broker))
-    }
-}
-
-fn register_campaign(campaign_id: &str) -> CommandMessage<serde_json::Value> {
-    Command::RegisterCampaign(RegisterCampaign {
-        campaign_id: campaign_id.to_owned(),
-        name: "Summer launch".into(),
-        brand_id: "brand-1".into(),
-        budget: Money {
-            amount: "10000".into(),
-            currency: "USD".into(),
-        },
-        participants: vec![],
-    })
-    .message(Uuid::now_v7(), Utc::now())
+    command_consumer_settings(pulsar_settings(broker))
 }
 
 fn cancel_campaign(campaign_id: &str) -> CommandMessage<serde_json::Value> {

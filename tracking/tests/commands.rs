@@ -44,30 +44,36 @@ fn outcomes(broker: &TestBroker, topics: &CommandTopics) -> Vec<OutcomeMessage> 
         .collect()
 }
 
-#[tokio::test]
-async fn conversion_commands_are_run_and_their_outcomes_published() {
-    let db = TestDb::new().await;
-    let broker = TestBroker::start().await;
-    let mut tracking = start_tracking(&db, &broker).await;
-    let topics = CommandTopics::default();
+/// The tracking service running conversion commands, over a view where one campaign is
+/// active with participant p-1 (its id returned).
+async fn running_conversions(db: &TestDb, broker: &TestBroker, topics: &CommandTopics) -> (Tracking, String) {
+    let mut tracking = start_tracking(db, broker).await;
     let settings = CommandConsumerSettings {
         min_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(300),
-        ..CommandConsumerSettings::from_pulsar(pulsar(&broker))
+        ..CommandConsumerSettings::from_pulsar(pulsar(broker))
     };
-    tracking.service.start_conversion_commands(settings, &topics);
-
-    let mut publisher = EventPublisher::new(&broker).await;
+    tracking.service.start_conversion_commands(settings, topics);
+    let mut publisher = EventPublisher::new(broker).await;
     let mut campaign = CampaignStream::new();
     for event in campaign.active_with(&["p-1"]) {
         publisher.publish(&event).await;
     }
     tracking.applied(3).await;
+    (tracking, campaign.id)
+}
+
+#[tokio::test]
+async fn conversion_commands_are_run_and_their_outcomes_published() {
+    let db = TestDb::new().await;
+    let broker = TestBroker::start().await;
+    let topics = CommandTopics::default();
+    let (tracking, campaign) = running_conversions(&db, &broker, &topics).await;
 
     let commands = PulsarCommands::new(pulsar(&broker), topics.clone());
-    let good = conversion(&campaign.id, "p-1");
+    let good = conversion(&campaign, "p-1");
     commands.publish(&good).await.expect("published");
-    let stranger = conversion(&campaign.id, "p-2");
+    let stranger = conversion(&campaign, "p-2");
     commands.publish(&stranger).await.expect("published");
     // A redelivery: the same command again.
     commands.publish(&good).await.expect("published again");
@@ -94,7 +100,7 @@ async fn conversion_commands_are_run_and_their_outcomes_published() {
     // The redelivered command: the same answer, nothing recorded twice.
     assert_eq!(outcomes[2].command_id, good.id);
     assert_eq!(outcomes[2].result["conversion_id"], conversion_id);
-    let stats = tracking.stats(&campaign.id).await;
+    let stats = tracking.stats(&campaign).await;
     assert_eq!(stats["conversions"]["count"], 1, "{stats}");
 
     let dead = broker
@@ -138,20 +144,8 @@ async fn the_status_shows_no_command_consumer_until_one_is_started() {
 async fn a_conversion_runs_only_for_an_issuer_that_may_record_one() {
     let db = TestDb::new().await;
     let broker = TestBroker::start().await;
-    let mut tracking = start_tracking(&db, &broker).await;
     let topics = CommandTopics::default();
-    let settings = CommandConsumerSettings {
-        min_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(300),
-        ..CommandConsumerSettings::from_pulsar(pulsar(&broker))
-    };
-    tracking.service.start_conversion_commands(settings, &topics);
-    let mut publisher = EventPublisher::new(&broker).await;
-    let mut campaign = CampaignStream::new();
-    for event in campaign.active_with(&["p-1"]) {
-        publisher.publish(&event).await;
-    }
-    tracking.applied(3).await;
+    let (tracking, campaign) = running_conversions(&db, &broker, &topics).await;
 
     let issuer = |role: &str| Issuer {
         sub: format!("t-{role}"),
@@ -160,9 +154,9 @@ async fn a_conversion_runs_only_for_an_issuer_that_may_record_one() {
         partner_id: None,
     };
     let commands = PulsarCommands::new(pulsar(&broker), topics.clone());
-    let by_reader = conversion(&campaign.id, "p-1").issued_by(Some(issuer("reader")));
+    let by_reader = conversion(&campaign, "p-1").issued_by(Some(issuer("reader")));
     commands.publish(&by_reader).await.expect("published");
-    let by_tracker = conversion(&campaign.id, "p-1").issued_by(Some(issuer("tracker")));
+    let by_tracker = conversion(&campaign, "p-1").issued_by(Some(issuer("tracker")));
     commands.publish(&by_tracker).await.expect("published");
 
     broker
@@ -175,7 +169,7 @@ async fn a_conversion_runs_only_for_an_issuer_that_may_record_one() {
     assert_eq!(outcomes[0].result["code"], "auth.forbidden");
     assert_eq!(outcomes[1].command_id, by_tracker.id);
     assert_eq!(outcomes[1].status, OutcomeStatus::Succeeded);
-    let stats = tracking.stats(&campaign.id).await;
+    let stats = tracking.stats(&campaign).await;
     assert_eq!(stats["conversions"]["count"], 1, "{stats}");
     tracking.service.shutdown().await;
 }

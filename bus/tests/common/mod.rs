@@ -380,3 +380,28 @@ pub async fn caught_up(relay: &bus::RelayHandle) {
     })
     .await;
 }
+
+/// A seed command registering campaign `campaign_id`, as the front door publishes it.
+pub fn register_campaign(campaign_id: &str) -> contract::v1::commands::CommandMessage<serde_json::Value> {
+    use contract::v1::commands::{Command, RegisterCampaign};
+    Command::RegisterCampaign(RegisterCampaign {
+        campaign_id: campaign_id.to_owned(),
+        name: "Summer launch".into(),
+        brand_id: "brand-1".into(),
+        budget: contract::v1::Money {
+            amount: "10000".into(),
+            currency: "USD".into(),
+        },
+        participants: vec![],
+    })
+    .message(Uuid::now_v7(), chrono::Utc::now())
+}
+
+/// The command consumers' settings for `pulsar`, with short backoffs.
+pub fn command_consumer_settings(pulsar: PulsarSettings) -> bus::commands::CommandConsumerSettings {
+    bus::commands::CommandConsumerSettings {
+        min_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(200),
+        ..bus::commands::CommandConsumerSettings::from_pulsar(pulsar)
+    }
+}
