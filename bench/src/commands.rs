@@ -95,9 +95,8 @@ where
     })
 }
 
-async fn ours(base: &str, clients: usize, duration: Duration) -> anyhow::Result<Rate> {
-    let client = reqwest::Client::new();
-    let base = base.to_owned();
+async fn ours(server: &Server, clients: usize, duration: Duration) -> anyhow::Result<Rate> {
+    let (client, base) = (server.client.clone(), server.base.clone());
     drive(clients, duration, move |n| {
         let (client, base) = (client.clone(), base.clone());
         async move {
@@ -241,7 +240,7 @@ pub async fn run(quick: bool, levels: &[usize], seconds: Option<u64>) -> anyhow:
         let (mut ours_rates, mut raw_rates, mut stock_rates) = (Vec::new(), Vec::new(), Vec::new());
         let (mut vs_raw, mut vs_stock) = (Vec::new(), Vec::new());
         for round in 1..=rounds {
-            let ours = ours(&server.base, clients, duration).await?;
+            let ours = ours(&server, clients, duration).await?;
             let raw = raw(&raw_db.url, clients, duration).await?;
             let stock = stock(&stock_db.url, clients, duration).await?;
             eprintln!(

@@ -2,9 +2,10 @@
 //! one, how long a read asking for its position (`min_position`) waits until the view
 //! shows it. Baseline: the same read of an already visible campaign, in the same run.
 
+use crate::credentials::Credentials;
 use crate::db::BenchDb;
 use crate::stats::{millis, percentile, Row};
-use alpes::settings::{BusSettings, DatabaseSettings, Settings};
+use alpes::settings::{AuthSettings, BusSettings, DatabaseSettings, Settings};
 use alpes::startup::Application;
 use projections::ProjectorSettings;
 use serde_json::{json, Value};
@@ -28,6 +29,7 @@ async fn create_campaign(client: &reqwest::Client, base: &str) -> anyhow::Result
 pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
     let (rate, seconds, campaigns) = if quick { (20, 2, 5) } else { (200, 15, 50) };
     let db = BenchDb::create().await?;
+    let credentials = Credentials::in_process()?;
     let settings = Settings {
         bind: "127.0.0.1:0".parse()?,
         database: DatabaseSettings {
@@ -42,14 +44,14 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
         commands: Default::default(),
         // The production limits, without a rate limit: the load comes from one address.
         http: alpes::server::HttpSettings::default(),
-        // The lag of the views is measured, not the cost of tokens (`bench server` has it).
-        auth: alpes::settings::AuthSettings::Off,
+        // As deployed: a token verified on every request.
+        auth: AuthSettings::Tokens(credentials.token_settings()),
         legacy_principal: None,
     };
     let app = Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     let server = tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::new();
+    let client = credentials.client()?;
 
     let mut ids = Vec::new();
     for _ in 0..campaigns {

@@ -16,6 +16,9 @@
 //! Each benchmark runs against its own fresh database on the local Postgres
 //! (`BENCH_DATABASE_SERVER`, default `postgres://postgres@127.0.0.1:5432`), dropped after;
 //! `relay` also starts the Pulsar test broker (`pulsar-test-broker`) in process.
+//! Authentication is on, as in production: every `alpes` process started gets a random
+//! `ALPES_JWT_SECRET`, and every request to it an admin token (`credentials`); the
+//! raw-SQL and stock cqrs-es baselines are not our server and need none.
 //!
 //! # Layout
 //! - `db`: fresh databases; `seed`: the event history the benchmarks replay.
@@ -28,11 +31,14 @@
 //! - `relay`: the outbox relay against a raw `pulsar` producer sending the same payloads
 //!   to the same test broker; also the relay's reader task alone.
 //! - `server`: `alpes serve` as a child process.
+//! - `credentials`: each system's random token secret, and clients sending its admin
+//!   token (issued by the `alpes` binary under test).
 //! - `soak`: the system under a mixed load while its processes are killed, Postgres
 //!   restarts and the broker goes down; then its invariants (see RELIABILITY.md).
 //! - `stats`: percentiles and the printed table.
 
 mod commands;
+mod credentials;
 mod db;
 mod lag;
 mod queries;

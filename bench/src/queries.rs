@@ -17,7 +17,7 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
     let db = BenchDb::create().await?;
     seed::campaigns(&db.pool, campaigns).await?;
     let server = Server::start(&db.url).await?;
-    let client = reqwest::Client::new();
+    let client = server.client.clone();
     // Wait until the campaigns view holds the seeded history.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

@@ -1,6 +1,8 @@
 //! `alpes serve` as a separate process, as it is deployed: the HTTP benchmarks load
-//! it over loopback, and its peak resident memory is read from `/proc`.
+//! it over loopback with an admin token on every request, and its peak resident memory
+//! is read from `/proc`.
 
+use crate::credentials::Credentials;
 use anyhow::Context;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -8,6 +10,8 @@ use std::time::{Duration, Instant};
 
 pub struct Server {
     pub base: String,
+    /// A client whose requests carry the server's admin token.
+    pub client: reqwest::Client,
     child: Child,
 }
 
@@ -35,10 +39,14 @@ pub(crate) fn free_port() -> anyhow::Result<u16> {
 }
 
 impl Server {
-    /// Starts `alpes serve` over `database_url` and waits until it is ready.
+    /// Starts `alpes serve` over `database_url`, with its own secret, and waits until
+    /// it is ready.
     pub async fn start(database_url: &str) -> anyhow::Result<Self> {
         let port = free_port()?;
-        let child = Command::new(alpes_binary()?)
+        let binary = alpes_binary()?;
+        let credentials = Credentials::issued_by(&binary)?;
+        let child = credentials
+            .configure(&mut Command::new(&binary))
             .arg("serve")
             .env("DATABASE_URL", database_url)
             .env("ALPES_BIND", format!("127.0.0.1:{port}"))
@@ -54,9 +62,10 @@ impl Server {
             .context("starting alpes")?;
         let server = Server {
             base: format!("http://127.0.0.1:{port}"),
+            client: credentials.client()?,
             child,
         };
-        let client = reqwest::Client::new();
+        let client = &server.client;
         let deadline = Instant::now() + Duration::from_secs(30);
         while client
             .get(format!("{}/ready", server.base))

@@ -13,7 +13,9 @@
 //! On Postgres: a fresh database, the Pulsar test broker in this process, and three
 //! child processes (`alpes serve --no-relay`, `alpes relay`, `alpes tracking`), the
 //! `alpes` binary beside this one. Embedded: one `alpes serve` on a SQLite file in a
-//! temporary directory, with its in-process bus and tracking service.
+//! temporary directory, with its in-process bus and tracking service. Either way every
+//! process is started (and restarted) with the run's random `ALPES_JWT_SECRET`, and
+//! every request carries the admin token that binary issued with it.
 //!
 //! Exits non-zero when an invariant fails: an acknowledged event lost, an event not
 //! delivered to tracking or applied twice, a read model at the wrong version, a 5xx
@@ -32,14 +34,16 @@ mod check;
 mod load;
 mod process;
 
+use crate::credentials::Credentials;
 use crate::db::BenchDb;
 use crate::server::{alpes_binary, free_port};
 use check::{Findings, Store};
 use load::{Answer, Client, Endpoints, LoadReport, Outcome, Target};
-use process::Service;
+use process::{Alpes, Service};
 use pulsar_test_broker::TestBroker;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What `bench soak` was asked.
@@ -100,7 +104,8 @@ struct System {
     services: Vec<Service>,
     broker: Option<TestBroker>,
     endpoints: Endpoints,
-    binary: PathBuf,
+    alpes: Arc<Alpes>,
+    /// With the admin token: readiness checks.
     http: reqwest::Client,
 }
 
@@ -119,7 +124,7 @@ impl System {
             for service in &mut self.services {
                 service.sample_rss();
                 if service.exited_on_its_own() {
-                    service.start(&self.binary, &self.http).await?;
+                    service.start(&self.alpes, &self.http).await?;
                 }
             }
             if Instant::now() >= until {
@@ -148,8 +153,8 @@ impl System {
                 self.service(name).kill();
                 tokio::time::sleep(DOWN_TIME).await;
                 let back = Instant::now();
-                let (binary, http) = (self.binary.clone(), self.http.clone());
-                self.service(name).start(&binary, &http).await?;
+                let (alpes, http) = (self.alpes.clone(), self.http.clone());
+                self.service(name).start(&alpes, &http).await?;
                 (back, Some((targets, Instant::now())))
             }
             Fault::BrokerDown => {
@@ -236,6 +241,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         Duration::from_secs(30)
     };
     let binary = alpes_binary()?;
+    // One secret for the whole run: every process, every restart, every client.
+    let credentials = Credentials::issued_by(&binary)?;
     let log_dir = std::env::temp_dir().join(format!("alpes-soak-{}", std::process::id()));
     std::fs::create_dir_all(&log_dir)?;
     eprintln!(
@@ -249,7 +256,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         },
         log_dir.display()
     );
-    let http = load::http_client();
+    let http = load::http_client(&credentials);
+    let alpes = Arc::new(Alpes { binary, credentials });
 
     let (mut system, store, database, kinds) = if options.embedded {
         let port = free_port()?;
@@ -272,7 +280,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 api: base.clone(),
                 tracking: base,
             },
-            binary,
+            alpes: alpes.clone(),
             http,
         };
         (system, None, None, vec![Fault::KillServe])
@@ -322,24 +330,28 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             services,
             broker: Some(broker),
             endpoints: Endpoints { api, tracking },
-            binary,
+            alpes: alpes.clone(),
             http,
         };
         let store = Store::Postgres(database.pool.clone());
         (system, Some(store), Some(database), kinds)
     };
     for i in 0..system.services.len() {
-        let (binary, http) = (system.binary.clone(), system.http.clone());
-        system.services[i].start(&binary, &http).await?;
+        let (alpes, http) = (system.alpes.clone(), system.http.clone());
+        system.services[i].start(&alpes, &http).await?;
     }
 
     // The load, the delivery watcher and the fault schedule, side by side.
     let started = Instant::now();
     let deadline = started + duration;
     let clients: Vec<_> = (0..options.clients)
-        .map(|n| tokio::spawn(Client::new(n, system.endpoints.clone(), deadline).run()))
+        .map(|n| {
+            let client = Client::new(n, &alpes.credentials, system.endpoints.clone(), deadline);
+            tokio::spawn(client.run())
+        })
         .collect();
     let watcher = tokio::spawn(load::watch_deliveries(
+        load::http_client(&alpes.credentials),
         system.endpoints.tracking.clone(),
         deadline,
     ));

@@ -46,7 +46,7 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Row>> {
         streams.push((length, seed_stream(&db.pool, length).await?));
     }
     let server = Server::start(&db.url).await?;
-    let client = reqwest::Client::new();
+    let client = server.client.clone();
     let mut results = Vec::new();
     for (length, id) in &streams {
         let mut samples = Vec::with_capacity(commands);

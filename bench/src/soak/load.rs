@@ -11,6 +11,7 @@
 //! times out after `REQUEST_TIMEOUT`, and each operation gives up after `RETRY_BUDGET`.
 //! Every address is on 127.0.0.1.
 
+use crate::credentials::Credentials;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -96,8 +97,10 @@ pub struct Endpoints {
     pub tracking: String,
 }
 
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+/// A client of the system: every request with its admin token.
+pub fn http_client(credentials: &Credentials) -> reqwest::Client {
+    credentials
+        .client_builder()
         // Only loopback: never through a proxy from the environment.
         .no_proxy()
         .timeout(REQUEST_TIMEOUT)
@@ -121,10 +124,11 @@ struct Committed {
 }
 
 impl Client {
-    pub fn new(number: usize, endpoints: Endpoints, deadline: Instant) -> Self {
+    pub fn new(number: usize, credentials: &Credentials, endpoints: Endpoints, deadline: Instant) -> Self {
         Client {
             number,
-            http: http_client(),
+            // Its own connections, as a separate client's.
+            http: http_client(credentials),
             endpoints,
             deadline,
             report: LoadReport::default(),
@@ -395,8 +399,11 @@ impl Client {
 
 /// Follows tracking's `events_applied` (`GET /tracking/status`) every 200 ms until the
 /// deadline: when deliveries resume after a relay or broker fault.
-pub async fn watch_deliveries(tracking: String, deadline: Instant) -> (Vec<(Instant, i64)>, Vec<Outcome>) {
-    let http = http_client();
+pub async fn watch_deliveries(
+    http: reqwest::Client,
+    tracking: String,
+    deadline: Instant,
+) -> (Vec<(Instant, i64)>, Vec<Outcome>) {
     let url = format!("{tracking}/tracking/status");
     let (mut samples, mut outcomes) = (Vec::new(), Vec::new());
     while Instant::now() < deadline {

@@ -2,11 +2,19 @@
 //! started, `kill -9`ed and started again as a supervisor would, with its peak resident
 //! memory followed over all its lives.
 
+use crate::credentials::Credentials;
 use anyhow::Context;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// How every `alpes` process of the system is started, first time or after a kill: the
+/// binary under test, with the system's token secret.
+pub struct Alpes {
+    pub binary: PathBuf,
+    pub credentials: Credentials,
+}
 
 /// One service of the system, run as a child process of the soak.
 pub struct Service {
@@ -47,10 +55,13 @@ impl Service {
     }
 
     /// Starts it (its output appended to its log file) and, when it serves HTTP, waits
-    /// until it answers `ready_url` with a 2xx, for at most 60 s.
-    pub async fn start(&mut self, binary: &Path, client: &reqwest::Client) -> anyhow::Result<()> {
+    /// until it answers `ready_url` (asked by `client`, with the admin token) with a 2xx,
+    /// for at most 60 s.
+    pub async fn start(&mut self, alpes: &Alpes, client: &reqwest::Client) -> anyhow::Result<()> {
         let log = self.log_file()?;
-        let child = Command::new(binary)
+        let child = alpes
+            .credentials
+            .configure(&mut Command::new(&alpes.binary))
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "warn")
