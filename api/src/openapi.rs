@@ -287,19 +287,26 @@ fn declare_security(document: &mut Value) {
                 text => format!("{text}\n\n{note}"),
             };
             operation.insert("description".into(), Value::String(description));
+            let is_command = parameters(operation).iter().any(|p| p["name"] == "If-Match");
             let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) else {
                 continue;
             };
+            let challenge = |required: bool, description: &str| json!({"WWW-Authenticate": {"description": description, "required": required, "schema": {"type": "string"}}});
             let mut unauthorized =
                 problem("No token, or one that does not verify (expired, bad signature, ...)");
-            unauthorized["headers"] = json!({"WWW-Authenticate": {
-                "description": "`Bearer realm=\"alpes\"`, with `error=\"invalid_token\"` for a bad token",
-                "schema": {"type": "string"}
-            }});
+            unauthorized["headers"] = challenge(
+                true,
+                "`Bearer realm=\"alpes\"`, with `error=\"invalid_token\"` for a bad token",
+            );
             responses.entry("401").or_insert(unauthorized);
-            responses.entry("403").or_insert_with(|| {
-                problem("The token's role may not call this operation (or not on this body)")
-            });
+            let mut forbidden = problem("The token's role may not call this operation (or not on this body)");
+            forbidden["headers"] = challenge(
+                false,
+                "`Bearer realm=\"alpes\", error=\"insufficient_scope\"` when the role may not call it",
+            );
+            responses.entry("403").or_insert(forbidden);
+            // The headers every answer carries, on these two as on the others.
+            declare_answer_headers(responses, is_command);
         }
     }
 }
