@@ -126,9 +126,11 @@ pub struct BffArgs {
     /// The subject those requests act as, as the event log records it.
     #[arg(long, env = "ALPES_BFF_SUBJECT", default_value = "legacy-bff")]
     pub bff_subject: String,
-    /// The role those requests act with.
-    #[arg(long, env = "ALPES_BFF_ROLE", default_value = "admin", value_parser = parse_role)]
-    pub bff_role: Role,
+    /// The role those requests act with, required with --bff-open: `admin` keeps every
+    /// seed route working as the seed's BFF did; `brand` (with --bff-brand-id) limits
+    /// them to one brand.
+    #[arg(long, env = "ALPES_BFF_ROLE", value_parser = parse_role)]
+    pub bff_role: Option<Role>,
     /// The brand they act for, with --bff-role brand.
     #[arg(long, env = "ALPES_BFF_BRAND_ID")]
     pub bff_brand_id: Option<String>,
@@ -146,7 +148,8 @@ fn parse_ttl(text: &str) -> Result<Duration, String> {
         text.strip_suffix(suffix)
             .and_then(|number| number.trim().parse::<u64>().ok())
             .filter(|number| *number > 0)
-            .map(|number| Duration::from_secs(number * seconds))
+            .and_then(|number| number.checked_mul(seconds))
+            .map(Duration::from_secs)
     };
     hours_or_minutes('h', 3600)
         .or_else(|| hours_or_minutes('m', 60).filter(|_| !text.ends_with("ms")))
@@ -197,9 +200,15 @@ impl BffArgs {
         if !self.bff_open {
             return Ok(None);
         }
+        let Some(role) = self.bff_role else {
+            anyhow::bail!(
+                "--bff-open needs --bff-role (ALPES_BFF_ROLE): the role requests without a token act with \
+                 (admin, as the seed's BFF did, or brand with --bff-brand-id)"
+            );
+        };
         let principal = Principal {
             brand_id: self.bff_brand_id,
-            ..Principal::new(self.bff_subject, self.bff_role)
+            ..Principal::new(self.bff_subject, role)
         };
         match principal.role {
             Role::Brand if principal.brand_id.is_none() => {

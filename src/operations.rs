@@ -3,6 +3,7 @@
 //! token signed with the configured secret.
 
 use crate::cli::{IssueArgs, ProjectionsCommand};
+use crate::settings::AuthSettings;
 use anyhow::bail;
 use auth::{Issuer, Principal, Role};
 use projections::rebuild::{self, RebuildProgress};
@@ -98,7 +99,20 @@ pub fn issue_token(args: IssueArgs) -> anyhow::Result<()> {
         })?,
         None => store::Backend::Sqlite,
     };
-    let Some(tokens) = args.auth.settings(backend, &args.data_dir)?.tokens()? else {
+    let settings = args.auth.settings(backend, &args.data_dir)?;
+    // Only a secret a server uses: a missing one (another directory?) is not made here,
+    // where it would sign tokens no server accepts.
+    if let AuthSettings::EmbeddedSecret { data_dir, .. } = &settings {
+        let path = data_dir.join(auth::SECRET_FILE);
+        if !path.exists() {
+            bail!(
+                "no token secret at {}: start `alpes serve` once with this --data-dir (it creates \
+                 it), or set ALPES_JWT_SECRET",
+                path.display()
+            );
+        }
+    }
+    let Some(tokens) = settings.tokens()? else {
         bail!("authentication is off (--insecure-no-auth): there is no token to issue");
     };
     let sub = args.sub.unwrap_or_else(|| format!("cli-{}", args.role));

@@ -218,9 +218,10 @@ impl Application {
 const FIRST_START_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The services' authentication, from its settings. On the embedded default's first
-/// start (its secret just generated) it prints a ready admin token to the terminal
-/// (not to the logs, which are kept and shipped; later tokens come from
-/// `alpes token issue`).
+/// start (its secret just generated) it prints a ready admin token, once, on stdout
+/// beside the log lines but not through the logger (so no log field or filter carries
+/// it; later tokens come from `alpes token issue`). A deployment whose output is
+/// collected sets `ALPES_JWT_SECRET`, and nothing is printed.
 pub fn authentication(settings: &AuthSettings, legacy: Option<Principal>) -> anyhow::Result<Authentication> {
     let Some(tokens) = settings.tokens()? else {
         tracing::warn!(

@@ -243,3 +243,55 @@ async fn without_authentication_it_listens_on_loopback_only_and_says_so() {
     assert_eq!(anonymous.status(), 200);
     assert!(!data.0.join("jwt-secret").exists());
 }
+
+#[test]
+fn a_token_is_issued_only_with_a_secret_a_server_uses() {
+    let data = DataDir::new();
+    let output = alpes(&data.0, &["token", "issue", "--role", "admin"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no token secret at"), "{stderr}");
+    assert!(!data.0.join("jwt-secret").exists(), "none is made here");
+    // With ALPES_JWT_SECRET: signed with it.
+    let output = alpes(&data.0, &["token", "issue", "--role", "reader"])
+        .env("ALPES_JWT_SECRET", "a-secret-of-at-least-thirty-two-bytes!!")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap().matches('.').count(),
+        2,
+        "a JWT"
+    );
+    // A lifetime that overflows is a usage error, not a panic.
+    let output = alpes(
+        &data.0,
+        &[
+            "token",
+            "issue",
+            "--role",
+            "reader",
+            "--ttl",
+            "99999999999999999h",
+        ],
+    )
+    .env("ALPES_JWT_SECRET", "a-secret-of-at-least-thirty-two-bytes!!")
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn an_open_bff_must_say_whom_it_acts_as() {
+    let data = DataDir::new();
+    let output = alpes(&data.0, &["serve", "--bff-open"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ALPES_BFF_ROLE"), "{stderr}");
+}

@@ -10,7 +10,7 @@
 //! | admin, reader | everything |
 //! | brand | the campaigns of its `brand_id`; all partners |
 //! | partner | its own partner record; the campaigns that list it as participant |
-//! | tracker | nothing to read: it records clicks and conversions |
+//! | tracker | the outcomes of its own seed commands; it records clicks and conversions |
 
 use aggregates::campaign::Campaign;
 use aggregates::partner::Partner;
@@ -97,10 +97,7 @@ pub static RULES: &[Rule] = &[
 
 /// Whether [`RULES`] let `role` call `method` on `route` (a route's template).
 pub fn allows(method: &Method, route: &str, role: Role) -> bool {
-    RULES
-        .iter()
-        .find(|rule| rule.method == method && rule.path == route)
-        .is_some_and(|rule| rule.access.roles().contains(&role))
+    Rule::allows(RULES, method, route, role)
 }
 
 /// Whether `principal` may see the campaign of `brand_id` listing `participants`.
@@ -151,7 +148,8 @@ impl Visible for Partner {
 /// A brand creates campaigns for its own brand only: 403 for another `brand_id`.
 pub fn may_create_for_brand(principal: &Principal, brand_id: &str) -> Result<(), auth::AuthError> {
     match principal.role {
-        Role::Brand if !principal.is_brand(brand_id) => Err(auth::AuthError::Forbidden(
+        // Compared as the domain stores it: trimmed.
+        Role::Brand if !principal.is_brand(brand_id.trim()) => Err(auth::AuthError::Forbidden(
             "a brand token creates campaigns for its own brand_id only".into(),
         )),
         _ => Ok(()),

@@ -4,6 +4,7 @@
 use crate::error::{ApiError, Problem};
 use crate::extract::PathParams;
 use crate::state::AppState;
+use auth::Principal;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -116,10 +117,13 @@ fn projector<'a>(state: &'a AppState, name: &str) -> Result<&'a ProjectorHandle,
         (status = 409, description = "A rebuild is already running", body = Problem)))]
 async fn rebuild_projection(
     State(state): State<AppState>,
+    principal: Principal,
     PathParams(ProjectionPath { name }): PathParams<ProjectionPath>,
 ) -> Result<(StatusCode, Json<AdminAccepted>), ApiError> {
     let handle = projector(&state, &name)?.clone();
     let name = handle.name();
+    // Operations leave no event behind: the log says who did them.
+    tracing::info!(projection = name, sub = %principal.sub, "rebuild requested");
     // Started here and reported back through a channel, so that "already running"
     // is a 409 on this request rather than a log line.
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
@@ -160,9 +164,11 @@ async fn rebuild_projection(
         (status = 409, description = "The projector has not failed", body = Problem)))]
 async fn retry_projection(
     State(state): State<AppState>,
+    principal: Principal,
     PathParams(ProjectionPath { name }): PathParams<ProjectionPath>,
 ) -> Result<Json<AdminAccepted>, ApiError> {
     let handle = projector(&state, &name)?;
+    tracing::info!(projection = handle.name(), sub = %principal.sub, "retry requested");
     intervened(handle.name(), handle.retry().await?, "retrying")
 }
 
@@ -173,9 +179,11 @@ async fn retry_projection(
         (status = 409, description = "The projector has not failed", body = Problem)))]
 async fn skip_event(
     State(state): State<AppState>,
+    principal: Principal,
     PathParams(ProjectionPath { name }): PathParams<ProjectionPath>,
 ) -> Result<Json<AdminAccepted>, ApiError> {
     let handle = projector(&state, &name)?;
+    tracing::info!(projection = handle.name(), sub = %principal.sub, "skip requested");
     intervened(handle.name(), handle.skip().await?, "skipped")
 }
 

@@ -215,12 +215,11 @@ impl<E: DomainError> From<CommandError<E>> for ApiError {
             }
             CommandError::Conflict { .. } => ApiError::Conflict,
             CommandError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
-            // Handlers answer their aggregate's own 404 (`commands::execute`); this is
-            // the same answer without the aggregate's name.
-            CommandError::NotVisible => ApiError::NotFound {
-                code: "aggregate.not_found",
-                detail: "nothing exists with this id".into(),
-            },
+            // Answered as the aggregate's own 404 by `commands::refusal`, which every
+            // command goes through; any other answer would tell "hidden" from "missing".
+            CommandError::NotVisible => {
+                ApiError::Internal("a hidden aggregate's refusal skipped commands::refusal".into())
+            }
             CommandError::Store(store) => store.into(),
         }
     }

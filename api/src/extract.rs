@@ -168,7 +168,7 @@ where
 
         let idempotency = idempotency_key.map(|key| IdempotencyClaim {
             key,
-            request_hash: fingerprint(&method, &path, &canonical, &principal.sub),
+            request_hash: fingerprint(&method, &path, &canonical, &principal),
         });
         let options = CommandOptions {
             expected_version,
@@ -185,11 +185,13 @@ where
 }
 
 /// SHA-256 of what makes two requests "the same request" for an idempotency key: the
-/// same request by the same subject (another subject's request under the same key is
-/// refused rather than answered with the first one's outcome).
-fn fingerprint(method: &Method, path: &str, canonical_body: &str, subject: &str) -> Vec<u8> {
+/// same request by the same principal (subject, role, brand, partner: the same user's
+/// token for another brand is another principal). Anyone else's request under the same
+/// key is refused, never answered with the first one's outcome.
+fn fingerprint(method: &Method, path: &str, canonical_body: &str, principal: &Principal) -> Vec<u8> {
+    let principal = serde_json::to_string(principal).unwrap_or_default();
     let mut hasher = Sha256::new();
-    for part in [method.as_str(), path, canonical_body, subject] {
+    for part in [method.as_str(), path, canonical_body, principal.as_str()] {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
@@ -375,33 +377,27 @@ mod tests {
     }
 
     #[test]
-    fn the_fingerprint_ignores_key_order_and_spacing_but_not_the_path_or_the_subject() {
+    fn the_fingerprint_ignores_key_order_and_spacing_but_not_the_path_or_the_principal() {
         let canonical = |body: &str| {
             serde_json::from_str::<serde_json::Value>(body)
                 .unwrap()
                 .to_string()
         };
-        let a = fingerprint(
-            &Method::POST,
-            "/partners",
-            &canonical(r#"{"a":1, "b":2}"#),
-            "alice",
+        let alice = Principal::brand("alice", "b-1");
+        let post = |path: &str, body: &str, principal: &Principal| {
+            fingerprint(&Method::POST, path, &canonical(body), principal)
+        };
+        let a = post("/partners", r#"{"a":1, "b":2}"#, &alice);
+        assert_eq!(a, post("/partners", r#"{ "b":2,"a":1 }"#, &alice));
+        assert_ne!(a, post("/campaigns", r#"{"a":1, "b":2}"#, &alice));
+        // The same user with a token for another brand is another principal.
+        assert_ne!(
+            a,
+            post(
+                "/partners",
+                r#"{"a":1, "b":2}"#,
+                &Principal::brand("alice", "b-2")
+            )
         );
-        let b = fingerprint(
-            &Method::POST,
-            "/partners",
-            &canonical(r#"{ "b":2,"a":1 }"#),
-            "alice",
-        );
-        let c = fingerprint(
-            &Method::POST,
-            "/campaigns",
-            &canonical(r#"{"a":1,"b":2}"#),
-            "alice",
-        );
-        let d = fingerprint(&Method::POST, "/partners", &canonical(r#"{"a":1, "b":2}"#), "bob");
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-        assert_ne!(a, d);
     }
 }

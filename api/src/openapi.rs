@@ -22,7 +22,7 @@ use crate::partners::{commands as partner_commands, queries as partner_queries};
 use crate::state::AppState;
 use crate::{access, admin, commands, error, health, money, seed};
 use aggregates::money::Currency;
-use auth::{Access, Role};
+use auth::{Access, Rule};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
@@ -259,10 +259,10 @@ fn declare_security(document: &mut Value) {
             continue;
         };
         for (method, operation) in item.iter_mut() {
-            let access = access::RULES
-                .iter()
-                .find(|rule| rule.method.as_str().eq_ignore_ascii_case(method) && rule.path == path)
-                .map_or(Access::Roles(&[Role::Admin]), |rule| rule.access);
+            let Ok(method) = method.to_uppercase().parse::<axum::http::Method>() else {
+                continue;
+            };
+            let access = Rule::access_of(access::RULES, &method, path);
             let Some(operation) = operation.as_object_mut() else {
                 continue;
             };

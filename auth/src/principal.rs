@@ -117,11 +117,16 @@ impl Principal {
     /// `brand` token, a partner for a `partner` token; texts short and printable, since
     /// they go into the event log and the logs.
     pub(crate) fn validated(self) -> Result<Self, &'static str> {
+        // Trimmed already: the domain trims the ids it stores, so a padded `brand_id`
+        // would never match its own campaigns.
         fn text_ok(text: &str, max: usize) -> bool {
-            !text.trim().is_empty() && text.chars().count() <= max && !text.chars().any(char::is_control)
+            !text.is_empty()
+                && text.trim() == text
+                && text.chars().count() <= max
+                && !text.chars().any(char::is_control)
         }
         if !text_ok(&self.sub, 200) {
-            return Err("the token's sub must be 1 to 200 printable characters");
+            return Err("the token's sub must be 1 to 200 printable characters, not padded");
         }
         match (self.role, &self.brand_id, &self.partner_id) {
             (Role::Brand, Some(brand), _) if text_ok(brand, 64) => Ok(self),
@@ -155,6 +160,7 @@ mod tests {
         assert!(Principal::new("", Role::Admin).validated().is_err());
         assert!(Principal::new("a\nb", Role::Reader).validated().is_err());
         assert!(Principal::brand("svc", "x".repeat(65)).validated().is_err());
+        assert!(Principal::brand("svc", " b-1").validated().is_err());
     }
 
     #[test]

@@ -35,19 +35,23 @@ pub fn load_or_create_secret(data_dir: &Path) -> io::Result<EmbeddedSecret> {
         .fill(&mut bytes)
         .map_err(|_| io::Error::other("the system's random number generator failed"))?;
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    // Written whole to a file of this process, then linked into place: the secret file
+    // is never seen half-written, and a start that races another keeps the other's.
+    let draft = data_dir.join(format!("{SECRET_FILE}.{}.tmp", std::process::id()));
     let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    match options.open(&path) {
-        Ok(mut file) => {
-            file.write_all(secret.as_bytes())?;
-            file.sync_all()?;
-            Ok(loaded(secret, path, true))
-        }
+    let mut file = options.open(&draft)?;
+    file.write_all(secret.as_bytes())?;
+    file.sync_all()?;
+    let linked = fs::hard_link(&draft, &path);
+    let _ = fs::remove_file(&draft);
+    match linked {
+        Ok(()) => Ok(loaded(secret, path, true)),
         // Another process created it first: theirs is the secret.
         Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(loaded(read(&path)?, path, false)),
         Err(error) => Err(error),

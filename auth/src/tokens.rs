@@ -162,10 +162,10 @@ impl Verifier {
             Some(issuer) => validation.set_issuer(&[issuer]),
             None => validation.iss = None,
         }
-        match &settings.audience {
-            Some(audience) => validation.set_audience(&[audience]),
-            // A token naming an audience is fine when none is expected.
-            None => validation.validate_aud = false,
+        // With no audience configured, a token that names one is refused: it was minted
+        // for another service (RFC 7519, 4.1.3).
+        if let Some(audience) = &settings.audience {
+            validation.set_audience(&[audience]);
         }
         Ok(Verifier { key, validation })
     }
@@ -299,6 +299,9 @@ mod tests {
         };
         let wrong_audience = Issuer::new(&other).unwrap().issue(&admin, ttl).unwrap();
         assert_eq!(verifier.verify(&wrong_audience), Err(TokenError::WrongAudience));
+        // A token for some audience, where none is expected: minted for another service.
+        let anywhere = Verifier::new(&TokenSettings::secret(SECRET)).unwrap();
+        assert_eq!(anywhere.verify(&wrong_audience), Err(TokenError::WrongAudience));
     }
 
     #[test]

@@ -292,6 +292,10 @@ async fn poison_messages_are_dead_lettered_and_the_consumer_keeps_going() {
         "datacontenttype": "application/json", "data": {"rocket": "r-1"},
     });
     broker.publish(&topic, unknown.to_string().as_bytes()).await;
+    // An issuer named by halves (a subject without a role): not run as an admin's.
+    let mut half_issued = serde_json::to_value(register_campaign("c-2")).unwrap();
+    half_issued["issuersub"] = "mallory".into();
+    broker.publish(&topic, half_issued.to_string().as_bytes()).await;
     let good = register_campaign("c-1");
     PulsarCommands::new(pulsar_settings(&broker), serve.topics.clone())
         .publish(&good)
@@ -311,28 +315,25 @@ async fn poison_messages_are_dead_lettered_and_the_consumer_keeps_going() {
     );
 
     let dead = broker
-        .wait_for_messages(&dead_letter_topic(&topic), 2, common::WAIT)
+        .wait_for_messages(&dead_letter_topic(&topic), 3, common::WAIT)
         .await;
-    assert_eq!(dead.len(), 2);
+    assert_eq!(dead.len(), 3);
     assert_eq!(dead[0].payload, b"not json");
     assert!(dead[0].properties[property::REASON].contains("not a CloudEvents 1.0 JSON command"));
     assert_eq!(dead[0].properties[property::ORIGINAL_TOPIC], topic);
     assert!(dead[1].properties[property::REASON].contains("unknown command type"));
+    assert!(dead[2].properties[property::REASON].contains("issuersub and issuerrole"));
     drained(&broker, &topic, "sub-com-registrar-campaign").await;
     assert_eq!(
         serve.runner.calls(),
         vec![good.id],
         "poison never reaches the runner"
     );
-    let status = topic_status(&consumers, &topic);
-    assert_eq!(
-        (
-            status.counts.received,
-            status.counts.dead_lettered,
-            status.counts.succeeded
-        ),
-        (3, 2, 1)
-    );
+    eventually("the consumer to count them all", || async {
+        let counts = topic_status(&consumers, &topic).counts;
+        (counts.received, counts.dead_lettered, counts.succeeded) == (4, 3, 1)
+    })
+    .await;
     consumers.shutdown().await;
 }
 

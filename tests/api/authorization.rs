@@ -291,13 +291,14 @@ fn cases() -> Vec<Case> {
             Some(json!({"reason": "test"})),
         )
         .hidden_for(NOT_THE_BRAND),
-        case(M::GET, "/eliminar-campaign/{id}", "/eliminar-campaign/{c}", None),
+        case(M::GET, "/eliminar-campaign/{id}", "/eliminar-campaign/{c}", None).hidden_for(NOT_THE_BRAND),
         case(
             M::DELETE,
             "/eliminar-campaign/{id}",
             "/eliminar-campaign/{c}",
             None,
-        ),
+        )
+        .hidden_for(NOT_THE_BRAND),
         case(
             M::POST,
             "/partners/{id}/deactivate",
@@ -763,22 +764,48 @@ async fn seed_commands_run_as_whoever_issued_them() {
     assert_eq!(metadata["principal_sub"], "carol@brand");
     assert_eq!(metadata["principal_role"], "brand");
     assert_eq!(metadata["correlation_id"], status["command_id"]);
-    // Cancelling another brand's campaign is accepted, then fails as for a campaign that
-    // does not exist; the campaign is untouched.
+    let command_id = status["command_id"].as_str().unwrap().to_owned();
+    // Cancelling another brand's campaign: the 404 of a campaign that does not exist.
     let theirs = app.create_campaign().await;
     let written = app.stored_events(&theirs).await.len();
-    let response = brand
-        .request(Method::GET, &format!("/eliminar-campaign/{theirs}"))
-        .header("prefer", "wait=10")
-        .send()
+    let response = brand.get(&format!("/eliminar-campaign/{theirs}")).await;
+    let body = assert_problem(response, 404, "campaign.not_found").await;
+    assert_eq!(body["detail"], "no campaign exists with this id");
+    // The same command from its queue (or topic), issued by that brand: it runs with the
+    // brand's rights, and fails the same way.
+    let queued = Uuid::now_v7();
+    store::CommandQueue::new(&app.db)
+        .submit(store::NewCommand {
+            command_id: queued,
+            command_type: "alpes.command.cancel-campaign.v1".into(),
+            payload: json!({"campaign_id": theirs, "reason": "not mine"}),
+            queued: true,
+            idempotency: None,
+            issued_by: Some(json!({"sub": "carol@brand", "role": "brand", "brand_id": "b-seed"})),
+        })
         .await
         .unwrap();
-    let status: Value = response.json().await.unwrap();
-    assert_eq!(status["status"], "failed", "{status}");
-    assert_eq!(status["problem"]["code"], "campaign.not_found", "{status}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let outcome = loop {
+        let outcome = app.get_json(&format!("/commands/{queued}")).await;
+        if outcome["status"] != "pending" || tokio::time::Instant::now() > deadline {
+            break outcome;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(outcome["status"], "failed", "{outcome}");
+    assert_eq!(outcome["problem"]["code"], "campaign.not_found", "{outcome}");
     assert_eq!(app.stored_events(&theirs).await.len(), written);
-    // Its own outcome is its to follow; another's is not.
-    let command_id = status["command_id"].as_str().unwrap();
+    // Its own outcome is its to follow; another's is not, nor is it the same user's
+    // token for another brand.
+    assert_eq!(brand.get(&format!("/commands/{command_id}")).await.status(), 200);
+    let elsewhere = app.as_principal(&Principal::brand("carol@brand", "b-else"));
+    assert_problem(
+        elsewhere.get(&format!("/commands/{command_id}")).await,
+        404,
+        "command.not_found",
+    )
+    .await;
     assert_eq!(brand.get(&format!("/commands/{command_id}")).await.status(), 200);
     let other = app.as_principal(&Principal::brand("dave@brand", "b-seed"));
     assert_problem(

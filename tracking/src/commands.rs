@@ -3,7 +3,7 @@
 //! as `POST /tracking/conversions` would, with the same rules and the same problems.
 
 use async_trait::async_trait;
-use auth::{AuthError, Principal};
+use auth::{AuthError, Principal, Rule};
 use axum::http::Method;
 use contract::v1::commands::{types, Command, CommandDecodeError};
 use std::sync::Arc;
@@ -85,10 +85,12 @@ fn may_record(command: &CommandToRun) -> Result<(), AuthError> {
     };
     let principal: Principal = serde_json::from_value(issuer.clone())
         .map_err(|_| AuthError::Forbidden("the command's issuer cannot be read".into()))?;
-    let allowed = crate::http::RULES
-        .iter()
-        .find(|rule| rule.method == Method::POST && rule.path == "/tracking/conversions")
-        .is_some_and(|rule| rule.access.roles().contains(&principal.role));
+    let allowed = Rule::allows(
+        crate::http::RULES,
+        &Method::POST,
+        "/tracking/conversions",
+        principal.role,
+    );
     match allowed {
         true => Ok(()),
         false => Err(AuthError::RoleNotAllowed(principal.role)),

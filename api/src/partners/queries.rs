@@ -189,19 +189,23 @@ async fn get_partner(
         .await?
         .ok_or_else(|| Partner::not_found(&id))?;
     if principal.role == Role::Brand {
-        // A brand sees the campaigns of its own brand among the partner's.
-        let own = CampaignFilter {
+        // A brand sees the campaigns of its own brand among the partner's (all of them:
+        // every page).
+        let mut own = HashSet::new();
+        let mut filter = CampaignFilter {
             brand_id: principal.brand_id.clone(),
             participant: Some(id.clone()),
             limit: reads::MAX_LIMIT,
             ..CampaignFilter::default()
         };
-        let own: HashSet<String> = queries::list_campaigns(&state.db, &own)
-            .await?
-            .items
-            .into_iter()
-            .map(|campaign| campaign.id)
-            .collect();
+        loop {
+            let page = queries::list_campaigns(&state.db, &filter).await?;
+            own.extend(page.items.into_iter().map(|campaign| campaign.id));
+            match page.next_cursor {
+                Some(cursor) => filter.after = Some(cursor),
+                None => break,
+            }
+        }
         campaigns.retain(|campaign| own.contains(&campaign.id));
     }
     Ok(Json(PartnerResponse::new(view, Some(campaigns))))

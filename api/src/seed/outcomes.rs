@@ -195,14 +195,13 @@ pub(crate) async fn command_status(
     Ok(Json(record.into()))
 }
 
-/// Whether `principal` may follow a command `issued_by` someone: its own, or any for
-/// admins and readers.
+/// Whether `principal` may follow a command `issued_by` someone: its own (the same
+/// principal: subject, role, brand, partner), or any for admins and readers.
 fn issued_or_oversees(principal: &Principal, issued_by: Option<&serde_json::Value>) -> bool {
     match principal.role {
         Role::Admin | Role::Reader => true,
         _ => issued_by
-            .and_then(|issuer| issuer.get("sub"))
-            .and_then(serde_json::Value::as_str)
-            .is_some_and(|sub| sub == principal.sub),
+            .and_then(|issuer| serde_json::from_value::<Principal>(issuer.clone()).ok())
+            .is_some_and(|issuer| &issuer == principal),
     }
 }

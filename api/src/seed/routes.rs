@@ -1,16 +1,16 @@
 //! The seed's routes: each reads its body as the seed's clients send it, accepts the
 //! command it becomes, and answers `202` (or, with `Prefer: wait`, the outcome).
 
-use crate::access;
+use crate::access::{self, Visible};
 use crate::campaigns::queries::{
     self as campaign_queries, CampaignPage, CampaignResponse, ListCampaignsQuery,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{AggregateId, CommandRequest, LegacyJson, NoBody};
+use crate::extract::{Addressable, AggregateId, CommandRequest, LegacyJson, NoBody};
 use crate::reads::{Consistency, QueryParams};
 use crate::state::AppState;
 use aggregates::campaign::Campaign;
-use auth::Principal;
+use auth::{Principal, Role};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -283,10 +283,24 @@ pub(crate) async fn seed_cancel_campaign(
     if method == Method::HEAD {
         return Err(ApiError::MethodNotAllowed);
     }
+    let campaign_id = id.uuid()?;
+    // A campaign the caller may not see is a 404 now, as on the native routes (the run
+    // checks again: a command may also come from its topic).
+    if !matches!(request.principal.role, Role::Admin) {
+        let id = campaign_id.to_string();
+        let visible = state
+            .campaigns
+            .load(&id)
+            .await?
+            .is_some_and(|campaign| campaign.visible_to(&id, &request.principal));
+        if !visible {
+            return Err(Campaign::absent());
+        }
+    }
     accept(
         &state,
         &headers,
-        bodies::cancel_campaign(id.uuid()?),
+        bodies::cancel_campaign(campaign_id),
         request.options,
         &request.principal,
     )

@@ -286,6 +286,13 @@ impl Handler for CommandHandler {
         if let Err(error) = Command::from_data(&envelope.command_type, envelope.data.clone()) {
             return Handled::Unreadable(error.to_string());
         }
+        // Naming an issuer by halves is naming none: not run (as an operator's command).
+        let names_issuer = envelope.issuersub.is_some() || envelope.issuerrole.is_some();
+        if names_issuer && envelope.issuer().is_none() {
+            return Handled::Unreadable(
+                "the command names its issuer without both issuersub and issuerrole".into(),
+            );
+        }
         let command = CommandToRun {
             issued_by: envelope
                 .issuer()

@@ -374,9 +374,10 @@ where
 
 /// Waits until the relay's saved checkpoint is at the log's head (nothing left to publish).
 pub async fn caught_up(relay: &bus::RelayHandle) {
+    // Nothing left to publish, and the relay says so (its state follows the lag).
     eventually("the relay to catch up", || async {
         let status = relay.status().await;
-        status.lag == Some(0)
+        status.lag == Some(0) && status.progress.state == bus::RelayState::CaughtUp
     })
     .await;
 }
