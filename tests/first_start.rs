@@ -295,3 +295,27 @@ fn an_open_bff_must_say_whom_it_acts_as() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("ALPES_BFF_ROLE"), "{stderr}");
 }
+
+#[test]
+fn a_key_that_cannot_be_used_stops_the_start_saying_why() {
+    let data = DataDir::new();
+    let short = alpes(&data.0, &["serve"])
+        .env("ALPES_JWT_SECRET", "too-short")
+        .output()
+        .unwrap();
+    assert!(!short.status.success());
+    let stderr = String::from_utf8_lossy(&short.stderr);
+    assert!(stderr.contains("at least 32"), "{stderr}");
+    assert!(
+        !stderr.contains("too-short"),
+        "the secret is never shown: {stderr}"
+    );
+    let missing = data.0.join("no-such-key.pem");
+    let output = alpes(&data.0, &["serve"])
+        .env("ALPES_JWT_PUBLIC_KEY", &missing)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("reading the JWT public key"), "{stderr}");
+}

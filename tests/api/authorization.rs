@@ -773,26 +773,9 @@ async fn seed_commands_run_as_whoever_issued_them() {
     assert_eq!(body["detail"], "no campaign exists with this id");
     // The same command from its queue (or topic), issued by that brand: it runs with the
     // brand's rights, and fails the same way.
-    let queued = Uuid::now_v7();
-    store::CommandQueue::new(&app.db)
-        .submit(store::NewCommand {
-            command_id: queued,
-            command_type: "alpes.command.cancel-campaign.v1".into(),
-            payload: json!({"campaign_id": theirs, "reason": "not mine"}),
-            queued: true,
-            idempotency: None,
-            issued_by: Some(json!({"sub": "carol@brand", "role": "brand", "brand_id": "b-seed"})),
-        })
-        .await
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    let outcome = loop {
-        let outcome = app.get_json(&format!("/commands/{queued}")).await;
-        if outcome["status"] != "pending" || tokio::time::Instant::now() > deadline {
-            break outcome;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let issuer = json!({"sub": "carol@brand", "role": "brand", "brand_id": "b-seed"});
+    let queued = queue_cancellation(&app, &theirs, issuer).await;
+    let outcome = queued_outcome(&app, queued).await;
     assert_eq!(outcome["status"], "failed", "{outcome}");
     assert_eq!(outcome["problem"]["code"], "campaign.not_found", "{outcome}");
     assert_eq!(app.stored_events(&theirs).await.len(), written);
@@ -814,6 +797,59 @@ async fn seed_commands_run_as_whoever_issued_them() {
         "command.not_found",
     )
     .await;
+}
+
+/// Puts a cancellation of `campaign` issued by `issued_by` in the app's embedded queue,
+/// as a command from elsewhere would arrive; its id.
+async fn queue_cancellation(app: &TestApp, campaign: &str, issued_by: Value) -> Uuid {
+    let command_id = Uuid::now_v7();
+    store::CommandQueue::new(&app.db)
+        .submit(store::NewCommand {
+            command_id,
+            command_type: "alpes.command.cancel-campaign.v1".into(),
+            payload: json!({"campaign_id": campaign, "reason": "queued"}),
+            queued: true,
+            idempotency: None,
+            issued_by: Some(issued_by),
+        })
+        .await
+        .unwrap();
+    command_id
+}
+
+/// The outcome of a queued command, once it has one (20 s at most).
+async fn queued_outcome(app: &TestApp, command_id: Uuid) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let outcome = app.get_json(&format!("/commands/{command_id}")).await;
+        if outcome["status"] != "pending" || tokio::time::Instant::now() > deadline {
+            return outcome;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_queued_command_is_refused_when_its_issuer_may_not_issue_it() {
+    let app = spawn_app().await;
+    let campaign = app.create_campaign().await;
+    let written = app.stored_events(&campaign).await.len();
+    // A reader may not cancel: the seed route's rule, applied when the command runs.
+    let by_reader = queue_cancellation(&app, &campaign, json!({"sub": "r", "role": "reader"})).await;
+    let outcome = queued_outcome(&app, by_reader).await;
+    assert_eq!(outcome["status"], "failed", "{outcome}");
+    assert_eq!(outcome["problem"]["status"], 403, "{outcome}");
+    assert_eq!(outcome["problem"]["code"], "auth.forbidden", "{outcome}");
+    // An issuer that is no principal (no role): refused, not run as anyone.
+    let unreadable = queue_cancellation(&app, &campaign, json!({"sub": "x"})).await;
+    let outcome = queued_outcome(&app, unreadable).await;
+    assert_eq!(outcome["status"], "failed", "{outcome}");
+    assert_eq!(outcome["problem"]["code"], "command.invalid_issuer", "{outcome}");
+    assert_eq!(
+        app.stored_events(&campaign).await.len(),
+        written,
+        "nothing was cancelled"
+    );
 }
 
 #[tokio::test]

@@ -235,6 +235,18 @@ pub struct StreamResponse {
     pub items: Vec<StreamEventResponse>,
 }
 
+impl StreamResponse {
+    /// The answer of a stream endpoint: `None` for a stream with no events (an aggregate
+    /// that does not exist, or that the caller may not see: the same 404).
+    pub(crate) fn of(events: Vec<StreamEvent>) -> Option<Json<StreamResponse>> {
+        (!events.is_empty()).then(|| {
+            Json(StreamResponse {
+                items: events.into_iter().map(Into::into).collect(),
+            })
+        })
+    }
+}
+
 impl From<StreamEvent> for StreamEventResponse {
     fn from(event: StreamEvent) -> Self {
         StreamEventResponse {
@@ -278,10 +290,5 @@ async fn campaign_events(
         true => queries::campaign_events(&state.db, &id).await?,
         false => Vec::new(),
     };
-    if events.is_empty() {
-        return Err(Campaign::not_found(&id));
-    }
-    Ok(Json(StreamResponse {
-        items: events.into_iter().map(Into::into).collect(),
-    }))
+    StreamResponse::of(events).ok_or_else(|| Campaign::not_found(&id))
 }

@@ -227,10 +227,5 @@ pub(crate) async fn partner_events(
         true => queries::partner_events(&state.db, &id).await?,
         false => Vec::new(),
     };
-    if events.is_empty() {
-        return Err(Partner::not_found(&id));
-    }
-    Ok(Json(StreamResponse {
-        items: events.into_iter().map(Into::into).collect(),
-    }))
+    StreamResponse::of(events).ok_or_else(|| Partner::not_found(&id))
 }
