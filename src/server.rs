@@ -16,6 +16,8 @@
 //!   and requests in flight finish (their connections close after the answer).
 //!
 //! And on every request ([`protect`]), outermost first:
+//! - metrics and trace context (`observability::http::observe`): each answer counted
+//!   and timed by route, the caller's `traceparent` continued;
 //! - protective headers: `X-Content-Type-Options: nosniff`, `Cache-Control: no-store`,
 //!   and an `x-request-id` (the client's only if it is a short token of safe
 //!   characters: it ends up in logs and answers);
@@ -359,7 +361,10 @@ pub fn protect(router: Router, settings: &HttpSettings) -> anyhow::Result<Router
         // browser shows a script a 429 only then).
         router = router.layer(cors);
     }
-    Ok(router.layer(middleware::from_fn(defaults)))
+    Ok(router
+        .layer(middleware::from_fn(defaults))
+        // Outermost: every answer is counted and timed, this module's refusals too.
+        .layer(middleware::from_fn(observability::http::observe)))
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -32,6 +32,7 @@ pub async fn tracking(
     http: HttpSettings,
     auth: AuthSettings,
 ) -> anyhow::Result<()> {
+    observability::metrics::install();
     // The same tokens as `alpes serve`'s.
     let authentication = crate::startup::authentication(&auth, None)?;
     let bind = crate::startup::listen_address(bind, &authentication);

@@ -48,6 +48,8 @@ impl Application {
     /// executors, projectors, relay and bus, and binds the listener (so the port is
     /// known before serving starts).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Before anything records a figure (once per process; `/metrics` renders it).
+        observability::metrics::install();
         let authentication = authentication(&settings.auth, settings.legacy_principal.clone())?;
         let bind = listen_address(settings.bind, &authentication);
         let db = settings.database.open().await?;

@@ -36,3 +36,8 @@ pub trait DomainError: std::error::Error + Send + Sync + 'static {
     /// Which kind of rejection this is.
     fn category(&self) -> ErrorCategory;
 }
+
+/// A command's name, as metrics and logs show it: its variant (`CreateCampaign`).
+pub trait CommandName {
+    fn name(&self) -> &'static str;
+}

@@ -10,6 +10,7 @@
 //! # Layout
 //!
 //! - [`error`]: the [`DomainError`] trait every rejection implements, and its [`ErrorCategory`];
+//!   [`CommandName`], a command's name for metrics and logs;
 //! - [`moment`]: [`moment::Moment`], a point in time as clients send one (RFC 3339 or
 //!   epoch milliseconds).
 //! - [`money`]: [`Money`] and ISO 4217 [`Currency`];
@@ -33,7 +34,7 @@ pub use campaign::{
     Campaign, CampaignCommand, CampaignError, CampaignEvent, CampaignStatus, MoneyInput, Participant,
     ParticipantError, ParticipantInput, Schedule, CAMPAIGN_EVENT_TYPES, MAX_PARTICIPANTS,
 };
-pub use error::{DomainError, ErrorCategory};
+pub use error::{CommandName, DomainError, ErrorCategory};
 pub use money::{Currency, Money, MoneyError};
 pub use partner::{Partner, PartnerCommand, PartnerError, PartnerEvent, PartnerStatus, PARTNER_EVENT_TYPES};
 pub use partner_kind::PartnerKind;

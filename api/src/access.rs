@@ -79,6 +79,7 @@ pub static RULES: &[Rule] = &[
     rule(Method::GET, "/projections", OPERATORS),
     rule(Method::GET, "/relay", OPERATORS),
     rule(Method::GET, "/command-consumers", OPERATORS),
+    rule(Method::GET, "/metrics", OPERATORS),
     rule(Method::POST, "/admin/projections/{name}/rebuild", ADMIN),
     rule(Method::POST, "/admin/projections/{name}/retry", ADMIN),
     rule(Method::POST, "/admin/projections/{name}/skip", ADMIN),

@@ -39,6 +39,8 @@ pub struct ProjectionStatusResponse {
     pub head: i64,
     /// Committed events not applied yet.
     pub lag: i64,
+    /// How long the oldest of them has waited, in seconds (0 when caught up).
+    pub lag_seconds: f64,
     pub events_applied: i64,
     pub last_error: Option<String>,
     /// When `failed`: the event it stopped at.
@@ -63,6 +65,7 @@ async fn projection_status(
             checkpoint: status.checkpoint,
             head: status.head,
             lag: status.lag,
+            lag_seconds: status.lag_seconds(),
             events_applied: status.events_applied,
             last_error: status.last_error,
             failed_event_id: status.failed_event_id,

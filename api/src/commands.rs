@@ -3,12 +3,14 @@
 use crate::access::Visible;
 use crate::error::ApiError;
 use crate::extract::{Addressable, AggregateId};
-use aggregates::DomainError;
+use aggregates::{CommandName, DomainError, ErrorCategory};
 use auth::Principal;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cqrs_es::Aggregate;
+use observability::metrics;
 use serde::Serialize;
+use std::time::Instant;
 use store::{CommandError, CommandExecutor, CommandOptions, CommandOutcome};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -94,7 +96,7 @@ pub async fn execute<A>(
 ) -> Result<Response, ApiError>
 where
     A: Addressable + Visible + Aggregate + Clone + 'static,
-    A::Command: Clone,
+    A::Command: Clone + CommandName,
     A::Error: DomainError,
 {
     let id = id.uuid()?.to_string();
@@ -128,12 +130,56 @@ pub async fn execute_as<A>(
 ) -> Result<CommandOutcome, CommandError<A::Error>>
 where
     A: Addressable + Visible + Aggregate + Clone + 'static,
-    A::Command: Clone,
+    A::Command: Clone + CommandName,
     A::Error: DomainError,
 {
-    executor
-        .execute_visible(id, command, options, |aggregate: &A| {
-            aggregate.visible_to(id, principal)
-        })
-        .await
+    run(executor, id, command, options, |aggregate: &A| {
+        aggregate.visible_to(id, principal)
+    })
+    .await
+}
+
+/// Runs `command` on the aggregate `id` if `visible` says the caller may see it, and
+/// counts it in the command metrics (its outcome and latency): every command of the
+/// API and of the seed front door passes here.
+pub async fn run<A>(
+    executor: &CommandExecutor<A>,
+    id: &str,
+    command: A::Command,
+    options: CommandOptions,
+    visible: impl Fn(&A) -> bool + Send + Sync,
+) -> Result<CommandOutcome, CommandError<A::Error>>
+where
+    A: Addressable + Aggregate + Clone + 'static,
+    A::Command: Clone + CommandName,
+    A::Error: DomainError,
+{
+    let name = command.name();
+    let started = Instant::now();
+    let result = executor.execute_visible(id, command, options, visible).await;
+    metrics::record_command(A::NAME, name, outcome_label(&result), started.elapsed());
+    result
+}
+
+/// How a command's result counts in the metrics.
+fn outcome_label<E: DomainError>(
+    result: &Result<CommandOutcome, CommandError<E>>,
+) -> metrics::CommandOutcome {
+    use metrics::CommandOutcome as Counted;
+    match result {
+        Ok(_) => Counted::Succeeded,
+        Err(CommandError::Domain(refused)) => match refused.category() {
+            ErrorCategory::NotFound => Counted::NotFound,
+            ErrorCategory::AlreadyExists => Counted::Conflict,
+            ErrorCategory::Rule => Counted::RuleViolation,
+        },
+        Err(CommandError::NotVisible) => Counted::NotFound,
+        Err(
+            CommandError::VersionMismatch { .. }
+            | CommandError::Conflict { .. }
+            | CommandError::IdempotencyKeyReused,
+        ) => Counted::Conflict,
+        Err(CommandError::Store(error)) if error.is_unavailable() => Counted::Unavailable,
+        Err(CommandError::Store(_)) => Counted::Error,
+    }
 }

@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode};
+use observability::{TraceContext, TRACEPARENT};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -29,6 +30,9 @@ pub struct CommandRequest<T> {
     pub body: T,
     pub options: CommandOptions,
     pub principal: Principal,
+    /// The request's place in its trace: its events carry it (`traceparent` in their
+    /// metadata), and so does a seed command it queues.
+    pub trace: TraceContext,
 }
 
 /// Marker body for commands that take none (`POST /campaigns/{id}/activate`): any
@@ -152,6 +156,7 @@ where
         let principal = request.extensions().get::<Principal>().cloned().ok_or_else(|| {
             ApiError::Internal("a command route is not behind the authentication guard".into())
         })?;
+        let trace = observability::http::trace_of(&request);
         let expected_version = if_match(&headers)?;
         let idempotency_key = idempotency_key(&headers)?;
 
@@ -173,13 +178,18 @@ where
         let options = CommandOptions {
             expected_version,
             idempotency,
-            metadata: principal.audit_metadata().into_iter().collect(),
+            metadata: principal
+                .audit_metadata()
+                .into_iter()
+                .chain([(TRACEPARENT.to_owned(), trace.to_string())])
+                .collect(),
             ..CommandOptions::default()
         };
         Ok(CommandRequest {
             body,
             options,
             principal,
+            trace,
         })
     }
 }

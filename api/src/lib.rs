@@ -25,6 +25,7 @@
 //!   problem of each (built by the `problem` crate, shared with the tracking service).
 //! - [`money`]: the money body (exact decimal amounts).
 //! - [`health`]: `/health` and `/ready`.
+//! - [`metrics`]: `/metrics`, the Prometheus figures.
 //! - [`openapi`]: `/openapi.json`, generated from the handlers.
 //! - [`state`]: [`AppState`], what the handlers share.
 //!
@@ -39,6 +40,7 @@ pub mod commands;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod metrics;
 pub mod money;
 pub mod openapi;
 pub mod partners;
@@ -78,9 +80,12 @@ pub fn router_with(state: AppState, authentication: &Authentication, extra: Rout
         .merge(admin::router())
         .merge(seed::router())
         .merge(health::router())
+        .merge(metrics::router())
         .merge(openapi::router());
     authentication
         .protect(routes, access::RULES)
+        // Outside the guard, so that its 401 and 403 are counted under their route.
+        .route_layer(axum::middleware::from_fn(observability::http::name_route))
         .with_state(state)
         .merge(extra)
         .fallback(|| async { ApiError::RouteNotFound })
@@ -94,7 +99,8 @@ pub fn router_with(state: AppState, authentication: &Authentication, extra: Rout
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {
                     let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+                    let trace_id = observability::http::trace_of(request).trace_id();
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id, trace_id = %trace_id)
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(tower_http::LatencyUnit::Micros)),
         )

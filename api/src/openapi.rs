@@ -20,7 +20,7 @@
 use crate::campaigns::{commands as campaign_commands, queries as campaign_queries};
 use crate::partners::{commands as partner_commands, queries as partner_queries};
 use crate::state::AppState;
-use crate::{access, admin, commands, error, health, money, seed};
+use crate::{access, admin, commands, error, health, metrics, money, seed};
 use aggregates::money::Currency;
 use auth::{Access, Rule};
 use axum::routing::get;
@@ -43,7 +43,7 @@ use utoipa::OpenApi;
         partner_commands::reinstate, partner_commands::deactivate,
         partner_queries::list_partners, partner_queries::get_partner, partner_queries::partner_events,
         admin::projection_status, admin::relay_status, admin::rebuild_projection, admin::retry_projection, admin::skip_event,
-        health::health, health::ready,
+        health::health, health::ready, metrics::metrics,
         seed::routes::seed_create_campaign, seed::routes::seed_register_campaign,
         seed::routes::seed_create_partner, seed::routes::seed_register_partner,
         seed::routes::seed_register_conversion, seed::routes::seed_cancel_campaign,

@@ -9,6 +9,7 @@ use aggregates::partner::{Partner, PartnerEvent};
 use aggregates::{Money, PartnerKind, Schedule};
 use cqrs_es::persist::{EventUpcaster, SemanticVersion, SerializedEvent};
 use cqrs_es::{Aggregate, DomainEvent};
+use observability::TRACEPARENT;
 use serde::Deserialize;
 use std::str::FromStr;
 use store::{RecordedEvent, CORRELATION_ID};
@@ -120,6 +121,11 @@ pub fn integration_event(
             .metadata
             .get(CORRELATION_ID)
             .and_then(|id| id.as_str())
+            .map(str::to_owned),
+        traceparent: recorded
+            .metadata
+            .get(TRACEPARENT)
+            .and_then(|traceparent| traceparent.as_str())
             .map(str::to_owned),
         data,
     })

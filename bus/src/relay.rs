@@ -26,6 +26,7 @@
 use cqrs_es::persist::EventUpcaster;
 use futures::stream::{FuturesOrdered, StreamExt};
 use futures::FutureExt;
+use observability::metrics::RELAY_SEND_FAILURES;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -273,10 +274,17 @@ impl RelayHandle {
             bounded(self.checkpoints.load(&self.name)),
             bounded(self.database.head_position())
         );
-        let lag = match saved {
-            Some(cursor) => bounded(self.database.count_after(cursor)).await,
-            None => None,
+        let (lag, oldest) = match saved {
+            Some(cursor) => tokio::join!(
+                bounded(self.database.count_after(cursor)),
+                bounded(self.database.oldest_after(cursor))
+            ),
+            None => (None, None),
         };
+        let lag_seconds = oldest.map(|oldest| match oldest {
+            Some(recorded_at) => store::seconds_since(recorded_at),
+            None => 0.0,
+        });
         if let Some(cursor) = saved {
             progress.checkpoint = Some(cursor.into());
         }
@@ -285,6 +293,7 @@ impl RelayHandle {
             progress,
             head,
             lag,
+            lag_seconds,
         }
     }
 }
@@ -377,9 +386,16 @@ impl<T: Transport> Publishing<T> {
 
     /// Waits for the next receipt in send order.
     async fn next_receipt(&mut self) -> Result<(), HandleError> {
-        self.window.next().await.map_err(transport)?;
+        let receipt = self.window.next().await;
+        receipt.map_err(|error| self.send_failed(error))?;
         self.count_published(1);
         Ok(())
+    }
+
+    /// A send or its receipt failed: counted, then handled as trouble to back off from.
+    fn send_failed(&self, error: PublishError) -> HandleError {
+        metrics::counter!(RELAY_SEND_FAILURES, "relay" => self.name.clone()).increment(1);
+        transport(error)
     }
 
     /// Waits for every receipt in flight, up to `timeout` or the first failure.
@@ -436,7 +452,8 @@ impl<T: Transport> LogHandler for Publishing<T> {
                 self.settle(false).await?;
             }
             let cursor = message.cursor;
-            let receipt = self.publisher().await?.send(message).await.map_err(transport)?;
+            let sent = self.publisher().await?.send(message).await;
+            let receipt = sent.map_err(|error| self.send_failed(error))?;
             self.window.push(cursor, receipt);
         }
         self.settle(false).await?;

@@ -28,6 +28,33 @@ pub enum RelayState {
     Stopped,
 }
 
+impl RelayState {
+    pub const ALL: [RelayState; 8] = [
+        RelayState::Starting,
+        RelayState::Standby,
+        RelayState::Connecting,
+        RelayState::Publishing,
+        RelayState::CaughtUp,
+        RelayState::BackingOff,
+        RelayState::Stalled,
+        RelayState::Stopped,
+    ];
+
+    /// The state's name, as `GET /relay` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelayState::Starting => "starting",
+            RelayState::Standby => "standby",
+            RelayState::Connecting => "connecting",
+            RelayState::Publishing => "publishing",
+            RelayState::CaughtUp => "caught_up",
+            RelayState::BackingOff => "backing_off",
+            RelayState::Stalled => "stalled",
+            RelayState::Stopped => "stopped",
+        }
+    }
+}
+
 /// A cursor in the log, as shown to operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Checkpoint {
@@ -80,7 +107,7 @@ impl Default for RelayProgress {
 }
 
 /// The relay's status: its progress, and where the log's head is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct RelayStatus {
     /// The relay's name (its checkpoint row and lock).
     pub relay: String,
@@ -90,4 +117,7 @@ pub struct RelayStatus {
     pub head: Option<i64>,
     /// Committed events not published yet (after the checkpoint); `null` when unknown.
     pub lag: Option<i64>,
+    /// How long the oldest of them has waited, in seconds (0 when none waits); `null`
+    /// when unknown.
+    pub lag_seconds: Option<f64>,
 }

@@ -62,6 +62,10 @@ pub struct CloudEvent<D> {
     /// front door that produced it), when known. Added within v1: optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlationid: Option<String>,
+    /// Extension attribute (CloudEvents distributed tracing): the W3C `traceparent` of
+    /// the request that caused the event, when known. Added within v1: optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
     /// The event itself.
     pub data: D,
 }
@@ -375,6 +379,7 @@ pub fn decode(payload: &[u8]) -> Result<CloudEvent<IntegrationEvent>, DecodeErro
         datacontenttype: envelope.datacontenttype,
         aggregatesequence: envelope.aggregatesequence,
         correlationid: envelope.correlationid,
+        traceparent: envelope.traceparent,
         data,
     })
 }
@@ -469,6 +474,7 @@ mod tests {
             datacontenttype: DATA_CONTENT_TYPE.into(),
             aggregatesequence: 2,
             correlationid: None,
+            traceparent: None,
             data: IntegrationEvent::Campaign(CampaignEvent::ParticipantAdded(ParticipantAdded {
                 campaign_id: "c-1".into(),
                 partner_id: "p-1".into(),

@@ -118,6 +118,7 @@ fn envelope(data: IntegrationEvent) -> CloudEvent<IntegrationEvent> {
         datacontenttype: v1::DATA_CONTENT_TYPE.into(),
         aggregatesequence: 1,
         correlationid: None,
+        traceparent: None,
         data,
     }
 }

@@ -107,6 +107,15 @@ pub enum ProjectorState {
 }
 
 impl ProjectorState {
+    pub const ALL: [ProjectorState; 6] = [
+        ProjectorState::Starting,
+        ProjectorState::Running,
+        ProjectorState::Standby,
+        ProjectorState::Rebuilding,
+        ProjectorState::Failed,
+        ProjectorState::Stopped,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ProjectorState::Starting => "starting",
@@ -281,6 +290,8 @@ pub struct ProjectorStatus {
     pub head: i64,
     /// Committed events not applied yet.
     pub lag: i64,
+    /// When the oldest of them was recorded (`None` when caught up): the lag in time.
+    pub oldest_unapplied_at: Option<chrono::DateTime<chrono::Utc>>,
     pub events_applied: i64,
     pub last_error: Option<String>,
     /// The event it stopped at, when `failed`.
@@ -288,6 +299,13 @@ pub struct ProjectorStatus {
     pub failed_position: Option<i64>,
     /// How far a running rebuild got (global position), when `rebuilding`.
     pub rebuild_position: Option<i64>,
+}
+
+impl ProjectorStatus {
+    /// The lag in time: how long the oldest unapplied event has waited (0 when caught up).
+    pub fn lag_seconds(&self) -> f64 {
+        self.oldest_unapplied_at.map_or(0.0, store::seconds_since)
+    }
 }
 
 /// The outcome of an operator's retry or skip.
@@ -320,6 +338,10 @@ impl ProjectorHandle {
         let checkpoint = self.views.checkpoint(self.name()).await?;
         let head = self.db.head_position().await?;
         let lag = self.db.count_after(checkpoint.cursor).await?;
+        let oldest_unapplied_at = match lag {
+            0 => None,
+            _ => self.db.oldest_after(checkpoint.cursor).await?,
+        };
         let runtime = self.status.borrow().clone();
         // What the database says (failed, rebuilding) holds in every process; the rest
         // is this process's own view (running here, or standing by).
@@ -354,6 +376,7 @@ impl ProjectorHandle {
             checkpoint: checkpoint.cursor.position,
             head,
             lag,
+            oldest_unapplied_at,
             events_applied: checkpoint.events_applied,
             last_error: checkpoint.last_error.or(local_error),
             failed_event_id: checkpoint.failed_event_id,

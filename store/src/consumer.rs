@@ -31,6 +31,7 @@ use crate::error::DbFault;
 use crate::lease::{Lease, LeaseError};
 use crate::reader::{LogCursor, LogWaker, RecordedEvent};
 use async_trait::async_trait;
+use observability::metrics::PROJECTOR_POISON_EVENTS;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -230,6 +231,9 @@ pub struct LogConsumer<H: LogHandler> {
     status: watch::Sender<ConsumerStatus>,
     stop: watch::Receiver<bool>,
     stop_sender: Option<watch::Sender<bool>>,
+    /// Counts the events it stopped at (a projector's in
+    /// `alpes_projector_poison_events_total`; the relay's stall shows in its state).
+    poison_events: metrics::Counter,
 }
 
 /// Why a session ended.
@@ -257,6 +261,10 @@ impl<H: LogHandler> LogConsumer<H> {
             handled: LogCursor::START,
         });
         let (stop_sender, stop) = watch::channel(false);
+        let poison_events = match kind {
+            "projector" => metrics::counter!(PROJECTOR_POISON_EVENTS, "projector" => name.to_owned()),
+            _ => metrics::Counter::noop(),
+        };
         Self {
             lease_key: Lease::key(kind, name),
             db,
@@ -267,6 +275,7 @@ impl<H: LogHandler> LogConsumer<H> {
             status,
             stop,
             stop_sender: Some(stop_sender),
+            poison_events,
         }
     }
 
@@ -507,6 +516,7 @@ impl<H: LogHandler> LogConsumer<H> {
                 continue;
             }
             tracing::error!(event_id = %event.event_id, %reason, "cannot handle event; stopping at it");
+            self.poison_events.increment(1);
             poison_attempts = 0;
             resume = match self.handler.stop_at(cursor, event, &reason).await {
                 Ok(()) => match self.handler.resume().await {

@@ -154,6 +154,14 @@ impl Database {
         self.storage().close().await
     }
 
+    /// The connection pool's figures now (`/metrics`).
+    pub fn pool_figures(&self) -> PoolFigures {
+        match &self.backend {
+            Handle::Postgres(db) => PoolFigures::of(db.pool()),
+            Handle::Sqlite(db) => PoolFigures::of(db.pool()),
+        }
+    }
+
     /// The Postgres pool, if this is Postgres: for tests and tools that inspect the
     /// database directly. The application's code goes through [`Storage`] and
     /// [`PerBackend`] instead.
@@ -179,5 +187,29 @@ impl From<sqlx::PgPool> for Database {
         Database {
             backend: Handle::Postgres(PgDb::new(pool)),
         }
+    }
+}
+
+/// A connection pool's figures at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolFigures {
+    /// Open connections, idle or in use.
+    pub size: u32,
+    pub idle: u32,
+    /// The most it opens: with all of them in use, callers wait.
+    pub max: u32,
+}
+
+impl PoolFigures {
+    fn of<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Self {
+        PoolFigures {
+            size: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        }
+    }
+
+    pub fn in_use(&self) -> u32 {
+        self.size.saturating_sub(self.idle)
     }
 }

@@ -60,11 +60,11 @@ pub use consumer::{
     ConsumerSettings, ConsumerState, ConsumerStatus, ConsumerTask, HandleError, Handled, LogConsumer,
     LogHandler, Resume,
 };
-pub use database::{Backend, Database, PerBackend};
+pub use database::{Backend, Database, PerBackend, PoolFigures};
 pub use error::{DbFault, StoreError};
 pub use executor::{CommandError, CommandExecutor, CommandOptions, CommandOutcome, CORRELATION_ID};
 pub use lease::{Lease, LeaseError};
 pub use log::{
     Appended, CommitError, CommittedEvent, EventLog, IdempotencyClaim, IdempotentOutcome, NewEvent,
 };
-pub use reader::{LogCursor, LogWaker, RecordedEvent};
+pub use reader::{seconds_since, LogCursor, LogWaker, RecordedEvent};

@@ -4,6 +4,7 @@
 use crate::database::Database;
 use crate::storage::Append;
 use chrono::{DateTime, Utc};
+use observability::metrics::EVENTS_APPENDED;
 use uuid::Uuid;
 
 /// One event about to be appended, already serialised.
@@ -92,7 +93,8 @@ impl EventLog {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        self.db
+        let appended = self
+            .db
             .storage()
             .append(Append {
                 aggregate_type: aggregate_type.to_owned(),
@@ -101,7 +103,10 @@ impl EventLog {
                 metadata: metadata.to_string(),
                 claim: claim.cloned(),
             })
-            .await
+            .await?;
+        metrics::counter!(EVENTS_APPENDED, "aggregate" => aggregate_type.to_ascii_lowercase())
+            .increment(appended.len() as u64);
+        Ok(appended)
     }
 
     /// The outcome of the command that used `key`, if one committed.

@@ -51,6 +51,12 @@ impl RecordedEvent {
     }
 }
 
+/// Seconds from `then` to now (the age of an event); 0 for a time ahead of this
+/// machine's clock.
+pub fn seconds_since(then: DateTime<Utc>) -> f64 {
+    (Utc::now() - then).to_std().map_or(0.0, |age| age.as_secs_f64())
+}
+
 impl Database {
     /// The next `limit` committed events after `cursor`, in commit order.
     pub async fn read_after(&self, cursor: LogCursor, limit: i64) -> Result<Vec<RecordedEvent>, sqlx::Error> {
@@ -67,6 +73,13 @@ impl Database {
     /// How many committed events lie after `cursor`.
     pub async fn count_after(&self, cursor: LogCursor) -> Result<i64, sqlx::Error> {
         self.storage().count_after(cursor).await
+    }
+
+    /// When the oldest committed event after `cursor` was recorded (`None` when there
+    /// is none): how far behind a reader at `cursor` is, in time.
+    pub async fn oldest_after(&self, cursor: LogCursor) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        let next = self.storage().read_after(cursor, 1).await?;
+        Ok(next.first().map(|event| event.recorded_at))
     }
 
     /// Whether committed events lie after `cursor` (cheaper than counting them).

@@ -24,6 +24,8 @@
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use observability::metrics::{TRACKING_APPLIED, TRACKING_DUPLICATES, TRACKING_RECEIVED, TRACKING_REJECTED};
+use observability::TraceContext;
 use pulsar::consumer::{DeadLetterPolicy, InitialPosition, Message};
 use pulsar::{Consumer, ConsumerOptions, Pulsar, SubType, TokioExecutor};
 use serde::Serialize;
@@ -159,19 +161,50 @@ pub(crate) enum Handled {
     Unavailable(String),
 }
 
-/// Decodes a payload as a v1 integration event and applies it to the view.
-pub(crate) async fn handle(store: &dyn TrackingStore, subscription: &str, payload: &[u8]) -> Handled {
+/// Decodes a payload as a v1 integration event and applies it to the view, counting it
+/// under `consumer` in the tracking metrics. The work is logged in the trace of the
+/// request that caused the event (its `traceparent`), so one trace id follows it from
+/// the HTTP call to this record.
+pub(crate) async fn handle(
+    store: &dyn TrackingStore,
+    subscription: &str,
+    consumer: &str,
+    payload: &[u8],
+) -> Handled {
+    let counted =
+        |name: &'static str| metrics::counter!(name, "consumer" => consumer.to_owned()).increment(1);
+    counted(TRACKING_RECEIVED);
     let event = match contract::v1::decode(payload) {
         Ok(event) => event,
-        Err(error) => return Handled::Rejected(format!("cannot decode: {error}")),
+        Err(error) => {
+            counted(TRACKING_REJECTED);
+            return Handled::Rejected(format!("cannot decode: {error}"));
+        }
     };
-    match view::apply_to(store, subscription, &event).await {
-        Ok(_) => Handled::Applied,
+    let trace = TraceContext::continued(event.traceparent.as_deref());
+    let span = tracing::info_span!("tracking_event", event_id = %event.id, event_type = %event.event_type,
+        subject = %event.subject, trace_id = %trace.trace_id());
+    let applied = view::apply_to(store, subscription, &event)
+        .instrument(span.clone())
+        .await;
+    match applied {
+        Ok(applied) => {
+            let _entered = span.enter();
+            match applied {
+                view::Applied::Applied => {
+                    counted(TRACKING_APPLIED);
+                    tracing::info!("event applied to the tracking view");
+                }
+                view::Applied::Duplicate => counted(TRACKING_DUPLICATES),
+            }
+            Handled::Applied
+        }
         // The event carries what the database refuses: retrying cannot help, so it goes
         // the redeliver-then-dead-letter way. Any other error (the database down,
         // read-only during a failover, a missing table after a bad deploy) is retried
         // until it goes through: dead-lettering a good event would leave the view wrong.
         Err(error) if DbFault::of(&error).is_the_datas() => {
+            counted(TRACKING_REJECTED);
             Handled::Rejected(format!("event {} refused by the database: {error}", event.id))
         }
         Err(error) => Handled::Unavailable(format!("database: {error}")),
@@ -277,7 +310,14 @@ impl TopicWorker {
     /// Decodes and applies one message; retries in place while the database is away.
     async fn process(&mut self, message: &Message<Vec<u8>>, backoff: &mut Backoff) -> Processed {
         loop {
-            match handle(&*self.store, &self.config.subscription, &message.payload.data).await {
+            match handle(
+                &*self.store,
+                &self.config.subscription,
+                &self.topic,
+                &message.payload.data,
+            )
+            .await
+            {
                 Handled::Applied => {
                     self.set_state(ConsumerState::Consuming);
                     return Processed::Done;

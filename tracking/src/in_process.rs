@@ -79,7 +79,14 @@ impl Subscriber for TrackingSubscriber {
             ));
         }
         self.progress.send_modify(|p| p.received += 1);
-        match handle(&*self.store, &self.subscription, &message.payload).await {
+        match handle(
+            &*self.store,
+            &self.subscription,
+            IN_PROCESS_TOPIC,
+            &message.payload,
+        )
+        .await
+        {
             Handled::Applied => {
                 self.set_state(ConsumerState::Consuming);
                 Ok(())
@@ -98,6 +105,8 @@ impl Subscriber for TrackingSubscriber {
     }
 
     async fn dead_letter(&self, message: &OutgoingMessage, reason: &str) -> Result<(), String> {
+        metrics::counter!(observability::metrics::TRACKING_DEAD_LETTERED, "consumer" => IN_PROCESS_TOPIC)
+            .increment(1);
         let letter = DeadLetter {
             subscription: &self.subscription,
             event_id: message.event_id,

@@ -116,7 +116,8 @@ impl TrackingService {
     /// Starts consuming the Pulsar topics (the tracking tables must exist: [`migrate`]
     /// first). Takes a [`Database`] (a `PgPool` converts into one).
     pub fn start(database: impl Into<Database>, config: TrackingConfig) -> TrackingService {
-        let store = storage::open(&database.into());
+        let database = database.into();
+        let store = storage::open(&database);
         let feed = Feed::Pulsar {
             dead_letter_topic: config.dead_letter_topic.clone(),
         };
@@ -128,6 +129,7 @@ impl TrackingService {
             feed,
             consumer: consumers.handle(),
             commands: Arc::default(),
+            database,
         };
         TrackingService {
             state,
@@ -151,7 +153,8 @@ impl TrackingService {
         database: impl Into<Database>,
         transport: &InProcessTransport,
     ) -> TrackingService {
-        let store = storage::open(&database.into());
+        let database = database.into();
+        let store = storage::open(&database);
         let subscription = DEFAULT_SUBSCRIPTION.to_owned();
         let (subscriber, progress) = TrackingSubscriber::new(store.clone(), subscription.clone());
         let subscriber = Arc::new(subscriber);
@@ -162,6 +165,7 @@ impl TrackingService {
             feed: Feed::InProcess,
             consumer: ConsumerHandle::new(vec![progress]),
             commands: Arc::default(),
+            database,
         };
         TrackingService {
             state,

@@ -83,3 +83,20 @@ pub enum CampaignCommand {
         reason: String,
     },
 }
+
+impl crate::CommandName for CampaignCommand {
+    fn name(&self) -> &'static str {
+        match self {
+            CampaignCommand::CreateCampaign { .. } => "CreateCampaign",
+            CampaignCommand::AddParticipant { .. } => "AddParticipant",
+            CampaignCommand::RemoveParticipant { .. } => "RemoveParticipant",
+            CampaignCommand::ChangeBudget { .. } => "ChangeBudget",
+            CampaignCommand::Reschedule { .. } => "Reschedule",
+            CampaignCommand::Activate => "Activate",
+            CampaignCommand::Pause => "Pause",
+            CampaignCommand::Resume => "Resume",
+            CampaignCommand::Complete => "Complete",
+            CampaignCommand::Cancel { .. } => "Cancel",
+        }
+    }
+}

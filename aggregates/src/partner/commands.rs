@@ -37,3 +37,15 @@ pub enum PartnerCommand {
     /// Retires the partner for good.
     DeactivatePartner,
 }
+
+impl crate::CommandName for PartnerCommand {
+    fn name(&self) -> &'static str {
+        match self {
+            PartnerCommand::RegisterPartner { .. } => "RegisterPartner",
+            PartnerCommand::UpdatePartnerProfile { .. } => "UpdatePartnerProfile",
+            PartnerCommand::SuspendPartner { .. } => "SuspendPartner",
+            PartnerCommand::ReinstatePartner => "ReinstatePartner",
+            PartnerCommand::DeactivatePartner => "DeactivatePartner",
+        }
+    }
+}

@@ -125,17 +125,11 @@ async fn create_campaign(
         participants: body.participants.into_iter().map(Into::into).collect(),
     };
     let id = Uuid::now_v7().to_string();
-    let outcome = state
-        .campaigns
-        .execute(
-            &id,
-            command,
-            CommandOptions {
-                new_aggregate: true,
-                ..request.options
-            },
-        )
-        .await?;
+    let options = CommandOptions {
+        new_aggregate: true,
+        ..request.options
+    };
+    let outcome = crate::commands::run(&state.campaigns, &id, command, options, |_| true).await?;
     Ok(accepted(outcome, Some("/campaigns")))
 }
 

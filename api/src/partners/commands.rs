@@ -69,17 +69,11 @@ async fn register_partner(
         email: body.email,
     };
     let id = Uuid::now_v7().to_string();
-    let outcome = state
-        .partners
-        .execute(
-            &id,
-            command,
-            CommandOptions {
-                new_aggregate: true,
-                ..request.options
-            },
-        )
-        .await?;
+    let options = CommandOptions {
+        new_aggregate: true,
+        ..request.options
+    };
+    let outcome = crate::commands::run(&state.partners, &id, command, options, |_| true).await?;
     Ok(accepted(outcome, Some("/partners")))
 }
 

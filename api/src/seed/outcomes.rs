@@ -126,6 +126,11 @@ impl CommandConsumerFigures {
 pub(crate) async fn command_consumers(
     State(state): State<AppState>,
 ) -> Result<Json<CommandConsumersResponse>, ApiError> {
+    Ok(Json(consumer_figures(&state).await?))
+}
+
+/// The figures `GET /command-consumers` shows (and `/metrics` exports).
+pub(crate) async fn consumer_figures(state: &AppState) -> Result<CommandConsumersResponse, ApiError> {
     let desk = &state.commands;
     let backlog = desk.queue().backlog().await?;
     let lag_seconds = backlog
@@ -156,12 +161,12 @@ pub(crate) async fn command_consumers(
                 .collect(),
         ),
     };
-    Ok(Json(CommandConsumersResponse {
+    Ok(CommandConsumersResponse {
         transport,
         pending: backlog.pending,
         lag_seconds,
         consumers,
-    }))
+    })
 }
 
 /// A command accepted by the seed routes, as `/commands/{id}` names it.

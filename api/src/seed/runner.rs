@@ -123,7 +123,7 @@ async fn execute<A>(
 ) -> Ran
 where
     A: Addressable + Visible + Aggregate + Clone + 'static,
-    A::Command: Clone,
+    A::Command: Clone + aggregates::CommandName,
     A::Error: DomainError,
 {
     ran(

@@ -15,6 +15,7 @@
 use super::notifier::AppendNotifier;
 use crate::log::{Appended, CommitError};
 use crate::storage::Append;
+use observability::metrics::GROUP_COMMIT_BATCH;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -96,6 +97,7 @@ async fn write_batches(
 
 /// Writes a batch and answers each append.
 async fn write(pool: &PgPool, batch: Vec<PendingAppend>) {
+    metrics::histogram!(GROUP_COMMIT_BATCH).record(batch.len() as f64);
     if batch.len() > 1 {
         match append_batch(pool, &batch).await {
             Ok(mut appended) => {

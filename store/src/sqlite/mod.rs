@@ -324,6 +324,8 @@ impl Storage for SqliteDb {
     }
 
     async fn append(&self, request: Append) -> Result<Vec<Appended>, CommitError> {
+        // One writer at a time: every commit holds one command (no group commit here).
+        metrics::histogram!(observability::metrics::GROUP_COMMIT_BATCH).record(1.0);
         append(self, &request).await
     }
 

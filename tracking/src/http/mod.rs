@@ -2,6 +2,7 @@
 //! `alpes serve`'s router when the service runs there on the in-process bus.
 
 pub mod extract;
+pub mod metrics;
 pub mod problem;
 pub mod records;
 pub mod stats;
@@ -33,6 +34,8 @@ pub struct TrackingState {
     /// The conversion-command consumer's status, once it is started (after the routes
     /// may have been built, hence set later).
     pub(crate) commands: Arc<std::sync::OnceLock<bus::commands::CommandConsumersHandle>>,
+    /// Its database, for the pool's figures in `/metrics`.
+    pub(crate) database: store::Database,
 }
 
 /// Where the service's events come from.
@@ -56,6 +59,9 @@ pub static RULES: &[Rule] = &[
         Access::Roles(READERS),
     ),
     Rule::new(Method::GET, "/tracking/status", Access::Roles(READERS)),
+    // Served by `alpes tracking` alone; within `alpes serve`, the api's `/metrics`
+    // shows the tracking service's figures with the rest (the same rule).
+    Rule::new(Method::GET, "/metrics", Access::Roles(READERS)),
 ];
 const RECORDERS: &[Role] = &[Role::Admin, Role::Tracker];
 const READERS: &[Role] = &[Role::Admin, Role::Reader];
@@ -63,8 +69,14 @@ const READERS: &[Role] = &[Role::Admin, Role::Reader];
 /// The tracking service on its own (`alpes tracking`): its routes, under
 /// `/tracking`, behind `authentication`, and problem answers for every other path.
 pub fn router(state: TrackingState, authentication: &Authentication) -> Router {
+    let metrics = Router::new().route("/metrics", get(metrics::metrics));
     with_layers(
         routes(authentication)
+            .merge(
+                authentication
+                    .protect(metrics, RULES)
+                    .route_layer(axum::middleware::from_fn(observability::http::name_route)),
+            )
             .fallback(|| async { TrackingError::RouteNotFound })
             .method_not_allowed_fallback(|| async { TrackingError::MethodNotAllowed })
             .with_state(state),
@@ -84,7 +96,10 @@ fn routes(authentication: &Authentication) -> Router<TrackingState> {
         .route("/tracking/conversions", post(records::record_conversion))
         .route("/tracking/campaigns/{id}/stats", get(stats::campaign_stats))
         .route("/tracking/status", get(status::status));
-    authentication.protect(routes, RULES)
+    // Outside the guard, so that its 401 and 403 are counted under their route.
+    authentication
+        .protect(routes, RULES)
+        .route_layer(axum::middleware::from_fn(observability::http::name_route))
 }
 
 fn with_layers(router: Router) -> Router {
@@ -96,7 +111,8 @@ fn with_layers(router: Router) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {
-                    tracing::info_span!("tracking_request", method = %request.method(), path = %request.uri().path())
+                    let trace_id = observability::http::trace_of(request).trace_id();
+                    tracing::info_span!("tracking_request", method = %request.method(), path = %request.uri().path(), trace_id = %trace_id)
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )

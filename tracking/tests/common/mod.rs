@@ -380,6 +380,7 @@ fn event(subject: &str, sequence: i64, data: IntegrationEvent) -> CloudEvent<Int
         datacontenttype: v1::DATA_CONTENT_TYPE.into(),
         aggregatesequence: sequence,
         correlationid: None,
+        traceparent: None,
         data,
     }
 }
