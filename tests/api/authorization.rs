@@ -148,6 +148,7 @@ fn cases() -> Vec<Case> {
         case(M::GET, "/projections", "/projections", None),
         case(M::GET, "/relay", "/relay", None),
         case(M::GET, "/command-consumers", "/command-consumers", None),
+        case(M::GET, "/metrics", "/metrics", None),
         case(M::GET, "/tracking/status", "/tracking/status", None),
         case(
             M::GET,
