@@ -28,8 +28,10 @@ pub fn router() -> Router<AppState> {
     responses((status = 200, description = "Prometheus text format, version 0.0.4",
         content_type = "text/plain", body = String)))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    // Before the figures are set: until then recording goes nowhere.
+    let recorder = install();
     collect(&state).await;
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], render()).into_response()
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], recorder.render()).into_response()
 }
 
 /// Reads the statuses into the figures. A status that cannot be read now (the

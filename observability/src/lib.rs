@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - [`metrics`]: every metric's name and description, and the Prometheus recorder
-//!   that `GET /metrics` renders ([`metrics::install`], [`metrics::render`]).
+//!   that `GET /metrics` renders ([`metrics::install`]).
 //! - [`trace_context`]: [`TraceContext`], the W3C `traceparent` carried from a request
 //!   into the events it causes, the messages published for them, and the tracking
 //!   service's records.

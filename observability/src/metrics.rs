@@ -1,5 +1,5 @@
 //! The Prometheus figures: every metric's name (the one place they are spelled), its
-//! description, and the recorder `GET /metrics` renders.
+//! description, and the recorder `GET /metrics` renders (`install().render()`).
 //!
 //! Crates record through the `metrics` facade with these names; until [`install`] runs
 //! (tests of a single crate) recording does nothing. Figures that already live in a
@@ -144,12 +144,7 @@ pub fn install() -> &'static PrometheusHandle {
     })
 }
 
-/// The figures, in the Prometheus text format (version 0.0.4).
-pub fn render() -> String {
-    install().render()
-}
-
-/// The media type of [`render`]'s text.
+/// The media type of the rendered figures (the Prometheus text format, version 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 fn describe() {

@@ -6,6 +6,7 @@
 
 mod common;
 
+use auth::{Principal, Role};
 use bus::commands::{CommandConsumerSettings, CommandTopics, PublishCommand, PulsarCommands};
 use chrono::Utc;
 use common::*;
@@ -66,6 +67,32 @@ async fn with_the_token_it_consumes_the_events_and_runs_the_conversion_commands(
     assert_eq!(outcomes.len(), 1, "the command ran and its outcome was published");
     let stats = tracking.stats(&campaign.id).await;
     assert_eq!(stats["conversions"]["count"], 1, "{stats}");
+
+    // `GET /metrics` of `alpes tracking`: for operators (admin, reader) only; the
+    // conversion commands' consumer and the pool read from their status.
+    let url = format!("{}/metrics", tracking.address);
+    let brand = client_as(&Principal::brand("brand-user", "b1"))
+        .get(&url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(brand.status(), 403);
+    let metrics = client_as(&Principal::new("prometheus", Role::Reader))
+        .get(&url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let metrics = metrics.text().await.unwrap();
+    let succeeded = format!(
+        "alpes_seed_commands_succeeded_total{{consumer=\"{}\"}} 1",
+        topics.register_conversion
+    );
+    assert!(metrics.contains(&succeeded), "{metrics}");
+    assert!(
+        metrics.contains("alpes_db_pool_max_connections{pool=\"tracking\"}"),
+        "{metrics}"
+    );
     commands.close().await;
     tracking.service.shutdown().await;
 }

@@ -13,6 +13,8 @@ use observability::metrics::*;
 use super::TrackingState;
 
 pub async fn metrics(State(state): State<TrackingState>) -> Response {
+    // Before the figures below are set: until then recording goes nowhere.
+    let recorder = install();
     if let Some(commands) = state.commands.get() {
         for topic in commands.status() {
             let labels = [("consumer", topic.topic.clone())];
@@ -26,5 +28,5 @@ pub async fn metrics(State(state): State<TrackingState>) -> Response {
     gauge!(DB_POOL_CONNECTIONS, "pool" => "tracking", "state" => "idle").set(pool.idle);
     gauge!(DB_POOL_CONNECTIONS, "pool" => "tracking", "state" => "in_use").set(pool.in_use());
     gauge!(DB_POOL_MAX_CONNECTIONS, "pool" => "tracking").set(pool.max);
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], render()).into_response()
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], recorder.render()).into_response()
 }
